@@ -1,0 +1,49 @@
+# llm-gateway: every target installs what it needs into .venv from the hash-pinned locks.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= gateway.toml
+
+.PHONY: run test lint typecheck bench soak lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime only: exactly what a VM gets.
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# Runtime plus the test and lint tools.
+$(VENV)/.dev: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(BIN)/llm-gateway serve --config $(CONFIG)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check proxy tests bench
+	$(BIN)/ruff format --check proxy tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	bash bench/run.sh
+
+# Regenerate the hash-pinned locks after changing dependency ranges in pyproject.toml.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile --quiet pyproject.toml requirements-build.in --generate-hashes \
+		--python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml requirements-build.in --extra test \
+		--generate-hashes --python-version 3.11 -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

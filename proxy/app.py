@@ -1,0 +1,104 @@
+"""The ASGI application: routes, middleware, and the lifespan that builds every service."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from proxy.config import DEV_KEY, GatewayConfig
+from proxy.endpoints.basic import Health, ModelList, Ready
+from proxy.endpoints.chat import ChatCompletions
+from proxy.errors import GatewayError, InternalError, NotFound
+from proxy.gateway import Gateway
+from proxy.middleware import RequestIdMiddleware
+from proxy.observer import Observer
+
+log = structlog.get_logger("proxy.app")
+
+
+def build_app(config: GatewayConfig) -> Starlette:
+    gateway = Gateway()
+    observer = Observer()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        gateway.start(config)
+        announce(config, gateway)
+        try:
+            yield
+        finally:
+            gateway.shutting_down = True
+            await gateway.aclose()
+            log.info("stopped")
+
+    routes = [
+        Route("/v1/chat/completions", ChatCompletions(gateway, observer), methods=["POST"]),
+        Route("/v1/models", ModelList(gateway), methods=["GET"]),
+        Route("/healthz", Health(), methods=["GET"]),
+        Route("/readyz", Ready(gateway), methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405, in OpenAI's envelope."""
+    assert isinstance(exc, HTTPException)
+    error: GatewayError
+    if exc.status_code == 404:
+        error = NotFound(f"no such endpoint: {request.method} {request.url.path}")
+    else:
+        error = GatewayError(f"{exc.detail}: {request.method} {request.url.path}")
+        error.status = exc.status_code
+        error.type = "invalid_request_error"
+    return envelope_response(error, exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("state", {}).get("request_id", "unknown")
+    log.error("unexpected_error", request_id=request_id, exc_info=exc)
+    return envelope_response(InternalError(f"internal error; quote request id {request_id}"))
+
+
+def envelope_response(error: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(error.body(), error.status, headers=headers, media_type="application/json")
+
+
+def announce(config: GatewayConfig, gateway: Gateway) -> None:
+    runtime = gateway.runtime
+    for warning in config.warnings:
+        log.warning("config_warning", detail=warning)
+    log.info(
+        "started",
+        config=config.path,
+        aliases=sorted(runtime.router.aliases),
+        providers=sorted(runtime.providers),
+    )
+    if any(key.dev_only for key in config.keys):
+        alias = next(iter(a for a, x in runtime.router.aliases.items() if x.routes), "demo")
+        host = config.server.host if ":" not in config.server.host else f"[{config.server.host}]"
+        log.warning(
+            "dev_only_key_enabled",
+            note="this key is public and only accepted on loopback; remove dev_only keys "
+            "before exposing the gateway",
+            try_it=(
+                f"curl -s http://{host}:{config.server.port}/v1/chat/completions "
+                f"-H 'Authorization: Bearer {DEV_KEY}' -H 'Content-Type: application/json' "
+                f'-d \'{{"model": "{alias}", "messages": '
+                '[{"role": "user", "content": "Hello!"}]}\''
+            ),
+        )

@@ -1,0 +1,130 @@
+"""Small pure-ASGI building blocks for the hot path: body reading, responses, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from proxy.errors import GatewayError, PayloadTooLarge
+
+Headers = list[tuple[bytes, bytes]]
+
+JSON = (b"content-type", b"application/json")
+EVENT_STREAM = (b"content-type", b"text/event-stream; charset=utf-8")
+NO_CACHE = (b"cache-control", b"no-cache")
+# Tells nginx and similar proxies not to buffer the stream.
+NO_BUFFERING = (b"x-accel-buffering", b"no")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the response was complete."""
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def request_id(scope: Scope) -> str:
+    return str(scope["state"]["request_id"])
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing more than `limit` bytes before reading them."""
+    length = header(scope, b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        body = message.get("body", b"")
+        size += len(body)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(body)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than the gateway's limit of {limit} bytes "
+        "(server.max_request_body_mb)"
+    )
+
+
+async def send_response(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [JSON, (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    send: Send, error: GatewayError, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    extra = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send_response(send, error.status, error.body(), [*headers, *extra])
+
+
+class DisconnectWatcher:
+    """Cancels the request's task the moment the client disconnects.
+
+    uvicorn's `send` silently drops messages once the client is gone, so without this an
+    abandoned request would keep its upstream call (and its cost) running to the end.
+    Leave the block before the final body message: uvicorn reports a completed response
+    as a disconnect too.
+    """
+
+    __slots__ = ("_receive", "_task", "_watch", "disconnected")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[Any] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.disconnected = False
+
+    async def __aenter__(self) -> DisconnectWatcher:
+        self._task = asyncio.current_task()
+        self._watch = asyncio.get_running_loop().create_task(self._wait())
+        return self
+
+    async def _wait(self) -> None:
+        message: Message = {"type": ""}
+        while message["type"] != "http.disconnect":
+            message = await self._receive()
+        self.disconnected = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self.disconnected and self._task is not None:
+            self._task.uncancel()
+            if exc_type is asyncio.CancelledError:
+                raise ClientDisconnected from None

@@ -1,0 +1,70 @@
+"""Who is calling: gateway keys, looked up by their sha256, never stored in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from proxy.config import StaticKey
+from proxy.errors import AuthenticationFailed, PermissionDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller a key stands for."""
+
+    key_name: str
+    key_sha256: str
+    allowed_aliases: frozenset[str] | None = None  # None: every alias
+
+    def may_use(self, alias: str) -> bool:
+        return self.allowed_aliases is None or alias in self.allowed_aliases
+
+    def check_alias(self, alias: str) -> None:
+        if not self.may_use(alias):
+            raise PermissionDenied(f"this key may not use the model {alias!r}", param="model")
+
+
+class KeyStore(Protocol):
+    def lookup(self, digest: str) -> Principal | None: ...
+
+
+class StaticKeyStore:
+    """The `[[keys]]` of gateway.toml."""
+
+    def __init__(self, keys: Iterable[StaticKey]) -> None:
+        self._keys = {key.sha256: Principal(key.name, key.sha256) for key in keys}
+
+    def lookup(self, digest: str) -> Principal | None:
+        principal = self._keys.get(digest)
+        # The dict lookup already matched on the digest; compare_digest keeps the final
+        # check constant-time should the lookup ever become a prefix or index search.
+        if principal is not None and hmac.compare_digest(principal.key_sha256, digest):
+            return principal
+        return None
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthenticationFailed(
+            "missing API key: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed("the Authorization header must be 'Bearer <key>'")
+    return token
+
+
+def key_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def authenticate(store: KeyStore, authorization: str | None) -> Principal:
+    principal = store.lookup(key_digest(bearer_token(authorization)))
+    if principal is None:
+        raise AuthenticationFailed("invalid API key")
+    return principal

@@ -1,0 +1,100 @@
+"""The `llm-gateway` command: serve, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from proxy.config import ConfigError, GatewayConfig, load_config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llm-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    _config_arg(serve)
+    serve.add_argument("--host", help="listen address (default: server.host)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    check = commands.add_parser("check-config", help="validate a config and summarise it")
+    _config_arg(check)
+    args = parser.parse_args(argv)
+    if not args.config:
+        parser.error("give --config PATH or set GATEWAY_CONFIG")
+    if args.command == "check-config":
+        return check_config(args.config)
+    return serve_command(args.config, args.host, args.port)
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("GATEWAY_CONFIG"),
+        help="path to gateway.toml (default: $GATEWAY_CONFIG)",
+    )
+
+
+def _load(path: str, host: str | None = None, port: int | None = None) -> GatewayConfig | None:
+    try:
+        return load_config(path, host=host, port=port)
+    except ConfigError as error:
+        print(f"{path}: {len(error.problems)} error(s):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  error: {problem}", file=sys.stderr)
+        return None
+
+
+def check_config(path: str) -> int:
+    config = _load(path)
+    if config is None:
+        return 1
+    print(f"{path}: OK")
+    print(f"providers ({len(config.providers)}):")
+    for p in config.providers.values():
+        state = "enabled" if p.enabled else "DISABLED"
+        where = f" {p.base_url}" if p.base_url else ""
+        print(f"  {p.name}: type={p.type}{where} [{state}]")
+    print(f"aliases ({len(config.aliases)}):")
+    for alias in config.aliases.values():
+        print(f"  {alias.alias} (strategy={alias.strategy}):")
+        for r in alias.routes:
+            usable = (
+                "" if config.providers[r.provider].enabled else "  [skipped: provider disabled]"
+            )
+            print(f"    -> {r.provider}/{r.model}{usable}")
+    print(f"keys: {len(config.keys)} static")
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+def serve_command(path: str, host: str | None, port: int | None) -> int:
+    config = _load(path, host, port)
+    if config is None:
+        return 1
+    server = config.server
+    # Imported here so check-config stays fast and free of server dependencies.
+    import uvicorn
+
+    from proxy.app import build_app
+    from proxy.logs import configure_logging
+
+    configure_logging()
+    uvicorn.run(
+        build_app(config),
+        host=server.host,
+        port=server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""gateway.toml: read, validate every key, and resolve secrets from the environment.
+
+Validation collects every problem (file, key, what is wrong) instead of stopping at the
+first, so `check-config` and `serve` can print them all at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from proxy.tomlreader import Problems, Section
+
+# Published on purpose: it only works while the server listens on a loopback address.
+DEV_KEY = "llmg_dev_only_insecure_local_key"
+
+STRATEGIES = ("ordered", "weighted", "least_latency")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderType:
+    default_base_url: str | None
+    default_key_env: str | None
+    key_required: bool
+    default_api_version: str | None = None
+
+
+PROVIDER_TYPES: dict[str, ProviderType] = {
+    "openai": ProviderType("https://api.openai.com/v1", "OPENAI_API_KEY", True),
+    "openai_compatible": ProviderType(None, None, False),
+    "deepseek": ProviderType("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True),
+    "mistral": ProviderType("https://api.mistral.ai/v1", "MISTRAL_API_KEY", True),
+    "anthropic": ProviderType(
+        "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY", True, "2023-06-01"
+    ),
+    "gemini": ProviderType(
+        "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY", True
+    ),
+    "mock": ProviderType(None, None, False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_request_body_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StaticKey:
+    name: str
+    sha256: str
+    dev_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    enabled: bool = True
+    connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float = 30.0
+    idle_timeout_s: float = 30.0
+    total_timeout_s: float = 600.0
+    default_max_tokens: int = 4096
+    latency_ms: float = 0.0
+    api_version: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    provider: str
+    model: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AliasConfig:
+    alias: str
+    strategy: str
+    routes: tuple[RouteConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    attempts_per_route: int = 1
+    initial_backoff_ms: float = 100.0
+    multiplier: float = 2.0
+    max_backoff_ms: float = 2000.0
+    deadline_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerConfig:
+    failure_threshold: int = 5
+    cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    path: str
+    server: ServerConfig
+    keys: tuple[StaticKey, ...]
+    providers: Mapping[str, ProviderConfig]
+    aliases: Mapping[str, AliasConfig]
+    retry: RetryConfig
+    circuit_breaker: CircuitBreakerConfig
+    warnings: tuple[str, ...] = ()
+
+    def usable_routes(self, alias: AliasConfig) -> tuple[RouteConfig, ...]:
+        return tuple(r for r in alias.routes if self.providers[r.provider].enabled)
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> GatewayConfig:
+    """Read and validate a gateway.toml; raise ConfigError listing every problem.
+
+    `host` and `port` override `[server]` (command-line flags) before validation, so
+    checks that depend on the listen address see the real one.
+    """
+    env = os.environ if env is None else env
+    where = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{where}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{where}: cannot read: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{where}: not valid TOML: {exc}"]) from None
+    problems = Problems(where)
+    config = _build(Section(data, "", problems), where, env, host, port)
+    if problems.errors:
+        raise ConfigError(problems.errors)
+    return config
+
+
+def _build(
+    root: Section, where: str, env: Mapping[str, str], host: str | None, port: int | None
+) -> GatewayConfig:
+    server = _server(root.section("server"))
+    server = replace(
+        server,
+        host=server.host if host is None else host,
+        port=server.port if port is None else port,
+    )
+    providers = _providers(root.section("providers"), env)
+    aliases = _aliases(root.tables("models"), providers)
+    keys = _keys(root.tables("keys"), env, server)
+    retry = _retry(root.section("retry"))
+    breaker = _breaker(root.section("circuit_breaker"))
+    root.reject_unknown()
+    warnings = list(root.problems.warnings)
+    for alias in aliases.values():
+        if alias.routes and not any(providers[r.provider].enabled for r in alias.routes):
+            warnings.append(f"{where}: models.{alias.alias}: every route's provider is disabled")
+    return GatewayConfig(
+        path=where,
+        server=server,
+        keys=keys,
+        providers=providers,
+        aliases=aliases,
+        retry=retry,
+        circuit_breaker=breaker,
+        warnings=tuple(warnings),
+    )
+
+
+def _server(s: Section) -> ServerConfig:
+    config = ServerConfig(
+        host=s.string("host", "127.0.0.1"),
+        port=s.integer("port", 8080, minimum=0, maximum=65535),
+        max_request_body_bytes=int(s.number("max_request_body_mb", 8, minimum=0.001) * 1024 * 1024),
+    )
+    s.reject_unknown()
+    return config
+
+
+def _providers(s: Section, env: Mapping[str, str]) -> dict[str, ProviderConfig]:
+    providers: dict[str, ProviderConfig] = {}
+    for name in s.names():
+        p = s.section(name)
+        kind = p.choice("type", tuple(PROVIDER_TYPES), None)
+        if kind is None:
+            continue
+        ptype = PROVIDER_TYPES[kind]
+        base_url = p.string("base_url", ptype.default_base_url or "")
+        if kind != "mock" and not base_url:
+            p.error("base_url", "is required for this provider type")
+        elif base_url and not base_url.startswith(("http://", "https://")):
+            p.error("base_url", "must start with http:// or https://")
+        key_env = p.string("api_key_env", ptype.default_key_env or "") or None
+        api_key = env.get(key_env) if key_env else None
+        enabled = p.boolean("enabled", True)
+        if enabled and ptype.key_required and not api_key:
+            p.warn(f"disabled: environment variable {key_env} is not set")
+            enabled = False
+        providers[name] = ProviderConfig(
+            name=name,
+            type=kind,
+            base_url=base_url.rstrip("/"),
+            api_key=api_key,
+            api_key_env=key_env,
+            enabled=enabled,
+            connect_timeout_s=p.number("connect_timeout_s", 5, minimum=0.001),
+            first_byte_timeout_s=p.number("first_byte_timeout_s", 30, minimum=0.001),
+            idle_timeout_s=p.number("idle_timeout_s", 30, minimum=0.001),
+            total_timeout_s=p.number("total_timeout_s", 600, minimum=0.001),
+            default_max_tokens=p.integer("default_max_tokens", 4096, minimum=1),
+            latency_ms=p.number("latency_ms", 0, minimum=0),
+            api_version=p.string("api_version", ptype.default_api_version or "") or None,
+            headers=p.string_table("headers"),
+        )
+        p.reject_unknown()
+    return providers
+
+
+def _aliases(
+    tables: list[Section], providers: Mapping[str, ProviderConfig]
+) -> dict[str, AliasConfig]:
+    aliases: dict[str, AliasConfig] = {}
+    for m in tables:
+        alias = m.string("alias", "")
+        if not alias:
+            m.error("alias", "is required")
+        elif alias in aliases:
+            m.error("alias", f"{alias!r} is defined twice")
+        strategy = m.choice("strategy", STRATEGIES, "ordered") or "ordered"
+        routes = []
+        for r in m.tables("routes"):
+            provider = r.string("provider", "")
+            if provider not in providers:
+                r.error("provider", f"{provider!r} is not a configured provider")
+            model = r.string("model", "")
+            if not model:
+                r.error("model", "is required")
+            weight = r.number("weight", 1, minimum=0)
+            r.reject_unknown()
+            routes.append(RouteConfig(provider=provider, model=model, weight=weight))
+        if not routes:
+            m.error("routes", "needs at least one route")
+        if strategy == "weighted" and routes and not any(r.weight > 0 for r in routes):
+            m.error("routes", "a weighted alias needs at least one route with weight > 0")
+        m.reject_unknown()
+        if alias:
+            aliases[alias] = AliasConfig(alias=alias, strategy=strategy, routes=tuple(routes))
+    return aliases
+
+
+def _keys(
+    tables: list[Section], env: Mapping[str, str], server: ServerConfig
+) -> tuple[StaticKey, ...]:
+    keys: list[StaticKey] = []
+    for k in tables:
+        name = k.string("name", "")
+        if not name:
+            k.error("name", "is required")
+        dev_only = k.boolean("dev_only", False)
+        key_env = k.string("key_env", "")
+        digest = k.string("key_sha256", "").lower()
+        k.reject_unknown()
+        if sum(map(bool, (dev_only, key_env, digest))) != 1:
+            k.error("", "set exactly one of key_env, key_sha256 or dev_only = true")
+            continue
+        if dev_only:
+            if not _is_loopback(server.host):
+                k.warn(f"dev-only key {name!r} disabled: server.host is not a loopback address")
+                continue
+            k.warn(f"dev-only key {name!r} is enabled: remove it before exposing the gateway")
+            digest = hashlib.sha256(DEV_KEY.encode()).hexdigest()
+        elif key_env:
+            secret = env.get(key_env)
+            if not secret:
+                k.warn(f"key {name!r} disabled: environment variable {key_env} is not set")
+                continue
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+        elif len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            k.error("key_sha256", "must be 64 hex characters (the sha256 of the key)")
+            continue
+        keys.append(StaticKey(name=name, sha256=digest, dev_only=dev_only))
+    return tuple(keys)
+
+
+def _retry(s: Section) -> RetryConfig:
+    config = RetryConfig(
+        attempts_per_route=s.integer("attempts_per_route", 1, minimum=0, maximum=10),
+        initial_backoff_ms=s.number("initial_backoff_ms", 100, minimum=0),
+        multiplier=s.number("multiplier", 2.0, minimum=1),
+        max_backoff_ms=s.number("max_backoff_ms", 2000, minimum=0),
+        deadline_s=s.number("deadline_s", 120, minimum=0.001),
+    )
+    s.reject_unknown()
+    return config
+
+
+def _breaker(s: Section) -> CircuitBreakerConfig:
+    config = CircuitBreakerConfig(
+        failure_threshold=s.integer("failure_threshold", 5, minimum=1),
+        cooldown_s=s.number("cooldown_s", 30, minimum=0),
+    )
+    s.reject_unknown()
+    return config
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,122 @@
+"""The fallback loop: try a request's routes in order, with retries, backoff and circuits.
+
+It knows nothing about what an attempt does (plain call, or opening a stream up to its
+first content); it only decides, from the failure's `Fault`, whether to retry the same
+route, move on, or give up, and it records every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import TypeVar
+
+from proxy.backoff import Backoff
+from proxy.config import RetryConfig
+from proxy.errors import (
+    AllRoutesFailed,
+    Fault,
+    GatewayTimeout,
+    UpstreamFailure,
+    UpstreamHTTPError,
+    UpstreamRequestError,
+    UpstreamTimeout,
+)
+from proxy.record import Attempt, RequestRecord
+from proxy.router import Route
+
+T = TypeVar("T")
+AttemptFn = Callable[[Route, float], Awaitable[T]]
+
+
+class Failover:
+    def __init__(self, config: RetryConfig, backoff: Backoff) -> None:
+        self._config = config
+        self._backoff = backoff
+
+    async def run(
+        self, routes: list[Route], attempt: AttemptFn[T], record: RequestRecord, deadline: float
+    ) -> tuple[Route, T]:
+        """The first successful attempt's route and result; raise when every route fails."""
+        allowed = [route for route in routes if route.breaker.acquire()]
+        if not allowed:
+            # Every circuit is open: better to try than to refuse without asking.
+            allowed = routes
+            for route in routes:
+                route.breaker.force()
+        for index, route in enumerate(allowed):
+            try:
+                result = await self._try_route(route, attempt, record, deadline)
+            except BaseException:
+                for later in allowed[index + 1 :]:
+                    later.breaker.release()
+                raise
+            if result is not None:
+                for later in allowed[index + 1 :]:
+                    later.breaker.release()
+                return route, result[0]
+            if asyncio.get_running_loop().time() >= deadline:
+                for later in allowed[index + 1 :]:
+                    later.breaker.release()
+                break
+        raise _exhausted(record, asyncio.get_running_loop().time() >= deadline)
+
+    async def _try_route(
+        self, route: Route, attempt: AttemptFn[T], record: RequestRecord, deadline: float
+    ) -> tuple[T] | None:
+        loop = asyncio.get_running_loop()
+        retries = self._config.attempts_per_route
+        for retry in range(retries + 1):
+            started = perf_counter()
+            try:
+                result = await attempt(route, deadline)
+            except UpstreamFailure as failure:
+                record.attempts.append(_failed(route, failure, perf_counter() - started))
+                if failure.fault is Fault.REQUEST:
+                    route.breaker.release()
+                    raise _request_error(failure) from None
+                route.breaker.failure()
+                if failure.fault is Fault.ROUTE or retry == retries:
+                    return None
+                delay = self._backoff.delay_s(retry, failure.retry_after_s)
+                if delay is None or loop.time() + delay >= deadline:
+                    return None
+                await asyncio.sleep(delay)
+                record.upstream_wait_s += delay
+                if not route.breaker.acquire():
+                    return None  # the circuit opened meanwhile
+            except BaseException:
+                route.breaker.release()
+                raise
+            else:
+                route.breaker.success()
+                record.attempts.append(
+                    Attempt(route.provider.name, route.model, "ok", 200, perf_counter() - started)
+                )
+                return (result,)
+        return None
+
+
+def _failed(route: Route, failure: UpstreamFailure, duration_s: float) -> Attempt:
+    status = failure.detail.status if isinstance(failure, UpstreamHTTPError) else None
+    timed_out = isinstance(failure, UpstreamTimeout)
+    return Attempt(route.provider.name, route.model, failure.reason, status, duration_s, timed_out)
+
+
+def _request_error(failure: UpstreamFailure) -> UpstreamRequestError:
+    assert isinstance(failure, UpstreamHTTPError)
+    detail = failure.detail
+    return UpstreamRequestError(detail.status, detail.message, param=detail.param)
+
+
+def _exhausted(record: RequestRecord, deadline_passed: bool) -> Exception:
+    failed = [a for a in record.attempts if a.outcome != "ok"]
+    listing = "; ".join(f"{a.provider}/{a.model}: {a.outcome}" for a in failed)
+    if deadline_passed:
+        return GatewayTimeout(f"the request deadline passed with no route left ({listing})")
+    if not failed:
+        return AllRoutesFailed("no usable route for this model")
+    if all(a.timed_out for a in failed):
+        return GatewayTimeout(f"every route timed out: {listing}")
+    return AllRoutesFailed(f"every route failed: {listing}")

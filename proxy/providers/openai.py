@@ -1,0 +1,100 @@
+"""OpenAI's chat-completions wire format: OpenAI itself and every server that speaks it.
+
+Requests pass through untouched apart from the model name and `stream_options`, so new
+OpenAI parameters (tools, response_format, seed, logprobs, images) work without a release.
+Variants with documented differences override `adjust()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from proxy.config import ProviderConfig
+from proxy.errors import UpstreamFailure, UpstreamHTTPError, UpstreamProtocolError
+from proxy.providers.base import error_from_status, error_message
+from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, Usage
+from proxy.transport import SSEEvent, UpstreamRequest
+
+
+class OpenAIAdapter:
+    def __init__(self, config: ProviderConfig) -> None:
+        self._url = f"{config.base_url}/chat/completions"
+        headers = {"Content-Type": "application/json", **config.headers}
+        if config.api_key:
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        self._headers = headers
+
+    def chat_request(
+        self, request: ChatRequest, model: str, *, stream: bool, request_id: str
+    ) -> UpstreamRequest:
+        body: dict[str, Any] = dict(request)
+        body["model"] = model
+        if stream:
+            # Always ask for usage, so every stream can be costed; the relay drops the
+            # usage chunk again when the client did not ask for it.
+            body["stream_options"] = {
+                **(request.get("stream_options") or {}),
+                "include_usage": True,
+            }
+        else:
+            body.pop("stream_options", None)
+        dropped = self.adjust(body)
+        headers = {**self._headers, "X-Request-Id": request_id}
+        return UpstreamRequest(self._url, headers, orjson.dumps(body), dropped)
+
+    def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
+        """Fit the body to this server's dialect; return the parameters left out."""
+        return ()
+
+    def chat_response(self, body: bytes) -> ChatCompletion:
+        data = _load(body)
+        if not isinstance(data.get("choices"), list):
+            raise UpstreamProtocolError("upstream response has no 'choices' array")
+        return data  # type: ignore[return-value]
+
+    def stream_translator(self) -> OpenAIStreamTranslator:
+        return OpenAIStreamTranslator()
+
+    def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
+        message, type_, param = error_message(body)
+        return error_from_status(status, message, headers, type_=type_, param=param)
+
+
+class OpenAIStreamTranslator:
+    __slots__ = ("finished", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.finished = False
+
+    def translate(self, event: SSEEvent) -> list[ChatCompletionChunk]:
+        if event.data == b"[DONE]":
+            self.finished = True
+            return []
+        chunk = _load(event.data)
+        if "error" in chunk:
+            raise stream_error(chunk["error"])
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        if not isinstance(chunk.get("choices"), list):
+            raise UpstreamProtocolError("stream chunk has no 'choices' array")
+        return [chunk]  # type: ignore[list-item]
+
+
+def stream_error(error: Any) -> UpstreamFailure:
+    message = error.get("message") if isinstance(error, dict) else None
+    return UpstreamProtocolError(f"upstream sent an error event: {message or error}")
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(f"upstream sent invalid JSON: {body[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("upstream sent JSON that is not an object")
+    return data

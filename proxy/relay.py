@@ -1,0 +1,104 @@
+"""Streaming: open an upstream stream up to its first content, then relay it to the client.
+
+Until the first content or tool-call delta, nothing reaches the client, so an upstream that
+fails early can still be replaced by the next route. After that, a failure ends the stream
+with an SSE error event: never a hang, never a truncated stream that looks complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+
+import orjson
+
+from proxy.errors import UpstreamFailure, UpstreamProtocolError
+from proxy.providers.base import StreamTranslator
+from proxy.record import RequestRecord
+from proxy.router import Route
+from proxy.schema import ChatCompletionChunk, ChatRequest
+from proxy.transport import UpstreamResponse
+
+DONE = b"data: [DONE]\n\n"
+_CONTENT_FIELDS = ("content", "tool_calls", "refusal", "function_call", "reasoning_content")
+
+
+@dataclass(slots=True)
+class OpenedStream:
+    response: UpstreamResponse
+    translator: StreamTranslator
+    held: list[ChatCompletionChunk]
+    dropped: tuple[str, ...]
+
+
+def has_content(chunk: ChatCompletionChunk) -> bool:
+    for choice in chunk.get("choices") or ():
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta") or {}
+        if any(delta.get(name) for name in _CONTENT_FIELDS):
+            return True
+    return False
+
+
+async def open_stream(
+    route: Route, request: ChatRequest, record: RequestRecord, deadline: float
+) -> OpenedStream:
+    """One attempt: send, then read until there is something worth committing to."""
+    adapter = route.provider.adapter
+    upstream = adapter.chat_request(request, route.model, stream=True, request_id=record.request_id)
+    started = perf_counter()
+    response = await route.provider.transport.send(upstream, deadline)
+    try:
+        if response.status != 200:
+            raise adapter.error(response.status, await response.read(), response.headers)
+        translator = adapter.stream_translator()
+        held: list[ChatCompletionChunk] = []
+        while True:
+            event = await response.next_event()
+            if event is None:
+                if translator.finished:
+                    break
+                raise UpstreamProtocolError("the upstream ended the stream before any content")
+            chunks = translator.translate(event)
+            held.extend(chunks)
+            if translator.finished or any(has_content(c) for c in chunks):
+                break
+    except BaseException:
+        response.close()
+        raise
+    finally:
+        record.upstream_wait_s += perf_counter() - started
+    route.observe_latency(perf_counter() - started)
+    return OpenedStream(response, translator, held, upstream.dropped)
+
+
+class ChunkEncoder:
+    """OpenAI chunk -> SSE bytes, as the client asked for them."""
+
+    __slots__ = ("_alias", "_keep_usage")
+
+    def __init__(self, alias: str, keep_usage: bool) -> None:
+        self._alias = alias
+        self._keep_usage = keep_usage
+
+    def encode(self, chunk: ChatCompletionChunk) -> bytes | None:
+        chunk["model"] = self._alias
+        if not self._keep_usage and "usage" in chunk:
+            if not chunk["choices"]:
+                return None  # the usage-only chunk the gateway asked for, not the client
+            del chunk["usage"]
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def encode_all(self, chunks: list[ChatCompletionChunk]) -> bytes:
+        return b"".join(filter(None, map(self.encode, chunks)))
+
+
+def error_event(failure: UpstreamFailure) -> bytes:
+    error = {
+        "message": f"the upstream failed mid-stream: {failure.reason}",
+        "type": "api_error",
+        "param": None,
+        "code": "upstream_stream_error",
+    }
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.gateway import RunningGateway
+
+GatewayFactory = Callable[..., Awaitable[RunningGateway]]
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    upstream = await FakeOpenAI().start()
+    yield upstream
+    await upstream.stop()
+
+
+@pytest.fixture
+async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    """Start gateways from TOML text; every one is stopped after the test."""
+    running: list[RunningGateway] = []
+
+    async def start(toml: str, env: dict[str, str] | None = None) -> RunningGateway:
+        path = tmp_path / f"gateway-{len(running)}.toml"
+        path.write_text(toml)
+        gateway = await RunningGateway(path, env).start()
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in reversed(running):
+        await gateway.stop()
