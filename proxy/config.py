@@ -173,7 +173,8 @@ def _build(
     root.reject_unknown()
     warnings = list(root.problems.warnings)
     for alias in aliases.values():
-        if alias.routes and not any(providers[r.provider].enabled for r in alias.routes):
+        usable = (providers.get(r.provider) for r in alias.routes)
+        if alias.routes and not any(p is not None and p.enabled for p in usable):
             warnings.append(f"{where}: models.{alias.alias}: every route's provider is disabled")
     return GatewayConfig(
         path=where,

@@ -33,3 +33,10 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     yield start
     for gateway in reversed(running):
         await gateway.stop()
+
+
+@pytest.fixture
+async def second_openai() -> AsyncIterator[FakeOpenAI]:
+    upstream = await FakeOpenAI().start()
+    yield upstream
+    await upstream.stop()

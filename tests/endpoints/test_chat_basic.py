@@ -28,7 +28,10 @@ type = "mock"
 
 [[models]]
 alias = "chat"
-routes = [{{ provider = "primary", model = "gpt-upstream" }}, {{ provider = "demo", model = "echo" }}]
+routes = [
+  {{ provider = "primary", model = "gpt-upstream" }},
+  {{ provider = "demo", model = "echo" }},
+]
 
 [retry]
 initial_backoff_ms = 1
