@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= gateway.toml
 
-.PHONY: run test lint typecheck bench soak lock clean
+.PHONY: run test lint typecheck tools bench soak lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-test: lint typecheck
+# Debian tools some tests run: promtool (metrics and alert rules).
+tools:
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
+test: lint typecheck tools
 	$(BIN)/pytest
 
 bench: $(VENV)/.dev

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Mapping
 
 import structlog
@@ -14,37 +16,64 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy.config import DEV_KEY, GatewayConfig
-from proxy.endpoints.basic import Health, ModelList, Ready
+from proxy.endpoints.basic import Health, MetricsEndpoint, ModelList, Ready, serve_metrics
 from proxy.endpoints.chat import ChatCompletions
+from proxy.endpoints.embeddings import Embeddings
 from proxy.errors import GatewayError, InternalError, NotFound
 from proxy.gateway import Gateway
+from proxy.metrics import Metrics, StatsCollector
 from proxy.middleware import RequestIdMiddleware
 from proxy.observer import Observer
+from proxy.pricing import unpriced_routes
+from proxy.storage.sqlite import SQLiteLogWriter
 
 log = structlog.get_logger("proxy.app")
 
 
 def build_app(config: GatewayConfig) -> Starlette:
-    gateway = Gateway()
-    observer = Observer()
+    metrics = Metrics(per_key_labels=config.metrics.per_key_labels)
+    gateway = Gateway(metrics)
+    storage = config.storage
+    sink = SQLiteLogWriter(
+        storage.database,
+        batch_size=storage.batch_size,
+        flush_interval_ms=storage.flush_interval_ms,
+        queue_limit=storage.queue_limit,
+        retention_days=storage.retention_days,
+    )
+    metrics.watch(
+        StatsCollector(
+            lambda: (sink.queue_depth, sink.rows_written, sink.rows_dropped, sink.batches_failed)
+        )
+    )
+    observer = Observer(metrics, sink, config.debug_log.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sink.start()
         gateway.start(config)
+        metrics_server = serve_metrics(config, metrics)
         announce(config, gateway)
+        reload_on_sighup(gateway)
         try:
             yield
         finally:
             gateway.shutting_down = True
+            if metrics_server is not None:
+                metrics_server.shutdown()
             await gateway.aclose()
-            log.info("stopped")
+            await sink.close()
+            log.info("stopped", rows_written=sink.rows_written, rows_dropped=sink.rows_dropped)
 
     routes = [
         Route("/v1/chat/completions", ChatCompletions(gateway, observer), methods=["POST"]),
+        Route("/v1/embeddings", Embeddings(gateway, observer), methods=["POST"]),
         Route("/v1/models", ModelList(gateway), methods=["GET"]),
         Route("/healthz", Health(), methods=["GET"]),
         Route("/readyz", Ready(gateway), methods=["GET"]),
     ]
+    if config.metrics.port == 0:
+        routes.append(Route("/metrics", MetricsEndpoint(metrics), methods=["GET"]))
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware)],
@@ -78,9 +107,17 @@ def envelope_response(error: GatewayError, headers: Mapping[str, str] | None = N
     return Response(error.body(), error.status, headers=headers, media_type="application/json")
 
 
+def reload_on_sighup(gateway: Gateway) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, gateway.reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        log.warning("sighup_reload_unavailable", reason="not in the main thread")
+
+
 def announce(config: GatewayConfig, gateway: Gateway) -> None:
     runtime = gateway.runtime
-    for warning in config.warnings:
+    for warning in (*config.warnings, *unpriced_routes(config, gateway.prices)):
         log.warning("config_warning", detail=warning)
     log.info(
         "started",

@@ -19,6 +19,13 @@ class Principal:
     key_name: str
     key_sha256: str
     allowed_aliases: frozenset[str] | None = None  # None: every alias
+    owner: str | None = None  # the user a database key belongs to
+    debug_log: bool = False
+    admin: bool = False
+    key_id: int | None = None  # database keys only
+    rpm: int | None = None
+    tpm: int | None = None
+    key_budget_nano: int | None = None
 
     def may_use(self, alias: str) -> bool:
         return self.allowed_aliases is None or alias in self.allowed_aliases
@@ -32,11 +39,27 @@ class KeyStore(Protocol):
     def lookup(self, digest: str) -> Principal | None: ...
 
 
+class ChainedKeyStore:
+    """Static keys first, then database keys."""
+
+    def __init__(self, *stores: KeyStore) -> None:
+        self._stores = stores
+
+    def lookup(self, digest: str) -> Principal | None:
+        for store in self._stores:
+            principal = store.lookup(digest)
+            if principal is not None:
+                return principal
+        return None
+
+
 class StaticKeyStore:
     """The `[[keys]]` of gateway.toml."""
 
     def __init__(self, keys: Iterable[StaticKey]) -> None:
-        self._keys = {key.sha256: Principal(key.name, key.sha256) for key in keys}
+        self._keys = {
+            key.sha256: Principal(key.name, key.sha256, debug_log=key.debug_log) for key in keys
+        }
 
     def lookup(self, digest: str) -> Principal | None:
         principal = self._keys.get(digest)

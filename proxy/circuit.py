@@ -34,6 +34,10 @@ class CircuitBreaker:
         self._probing = False
         self.on_change: Callable[[CircuitState], None] | None = None
 
+    def configure(self, config: CircuitBreakerConfig) -> None:
+        """A reloaded config's thresholds; the current state is kept."""
+        self._config = config
+
     @property
     def state(self) -> CircuitState:
         return self._state

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from proxy.config import ConfigError, GatewayConfig, load_config
+from proxy.pricing import unpriced_routes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +65,7 @@ def check_config(path: str) -> int:
             )
             print(f"    -> {r.provider}/{r.model}{usable}")
     print(f"keys: {len(config.keys)} static")
-    for warning in config.warnings:
+    for warning in (*config.warnings, *unpriced_routes(config)):
         print(f"warning: {warning}")
     return 0
 
@@ -73,26 +74,12 @@ def serve_command(path: str, host: str | None, port: int | None) -> int:
     config = _load(path, host, port)
     if config is None:
         return 1
-    server = config.server
     # Imported here so check-config stays fast and free of server dependencies.
-    import uvicorn
-
-    from proxy.app import build_app
     from proxy.logs import configure_logging
+    from proxy.server import serve
 
-    configure_logging()
-    uvicorn.run(
-        build_app(config),
-        host=server.host,
-        port=server.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_graceful_shutdown=30,
-    )
+    configure_logging(config.logging.format, config.logging.level)
+    serve(config)
     return 0
 
 

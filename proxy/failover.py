@@ -18,6 +18,7 @@ from proxy.errors import (
     AllRoutesFailed,
     Fault,
     GatewayTimeout,
+    UpstreamConnectError,
     UpstreamFailure,
     UpstreamHTTPError,
     UpstreamRequestError,
@@ -100,8 +101,20 @@ class Failover:
 
 def _failed(route: Route, failure: UpstreamFailure, duration_s: float) -> Attempt:
     status = failure.detail.status if isinstance(failure, UpstreamHTTPError) else None
-    timed_out = isinstance(failure, UpstreamTimeout)
-    return Attempt(route.provider.name, route.model, failure.reason, status, duration_s, timed_out)
+    return Attempt(
+        route.provider.name, route.model, failure.reason, status, duration_s, _reason_class(failure)
+    )
+
+
+def _reason_class(failure: UpstreamFailure) -> str:
+    if isinstance(failure, UpstreamTimeout):
+        return "timeout"
+    if isinstance(failure, UpstreamConnectError):
+        return "connect"
+    if isinstance(failure, UpstreamHTTPError):
+        status = failure.detail.status
+        return "http_429" if status == 429 else f"http_{status // 100}xx"
+    return "protocol"
 
 
 def _request_error(failure: UpstreamFailure) -> UpstreamRequestError:

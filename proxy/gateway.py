@@ -11,15 +11,19 @@ import structlog
 from proxy.auth import KeyStore, StaticKeyStore
 from proxy.backoff import Backoff
 from proxy.circuit import CircuitBreaker, CircuitState
-from proxy.config import GatewayConfig
+from proxy.config import ConfigError, GatewayConfig, load_config
 from proxy.failover import Failover
+from proxy.metrics import Metrics
+from proxy.pricing import PriceTable
 from proxy.providers import ADAPTERS, Provider, build_provider
 from proxy.router import Router
 
 log = structlog.get_logger("proxy.gateway")
+# How long a replaced Runtime waits for its last requests before closing its connections.
+RETIRE_AFTER_S = 900.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Runtime:
     """Everything derived from one gateway.toml. A request keeps the Runtime it started with."""
 
@@ -28,6 +32,10 @@ class Runtime:
     router: Router
     keys: KeyStore
     failover: Failover
+    active: int = 0  # requests still using this runtime
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(p.transport.aclose() for p in self.providers.values()))
 
     def ready(self) -> bool:
         return any(alias.routes for alias in self.router.aliases.values())
@@ -36,10 +44,13 @@ class Runtime:
 class Gateway:
     """Owns the current Runtime and the state that outlives a config reload."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics, prices: PriceTable | None = None) -> None:
+        self.metrics = metrics
+        self.prices = prices or PriceTable.builtin()
         self._runtime: Runtime | None = None
         self.breakers: dict[str, CircuitBreaker] = {}
         self.shutting_down = False
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def runtime(self) -> Runtime:
@@ -57,7 +68,34 @@ class Gateway:
 
     async def aclose(self) -> None:
         if self._runtime is not None:
-            await asyncio.gather(*(p.transport.aclose() for p in self._runtime.providers.values()))
+            await self._runtime.aclose()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    def reload(self, path: str | None = None) -> list[str]:
+        """Re-read the config and swap it in atomically; return the problems, if any.
+
+        An invalid file keeps the running config. Requests in flight finish on the old
+        Runtime, whose connections close once the last of them is done.
+        """
+        old = self.runtime
+        try:
+            config = load_config(
+                path or old.config.path, host=old.config.server.host, port=old.config.server.port
+            )
+        except ConfigError as error:
+            self.metrics.reloads.labels("error").inc()
+            for problem in error.problems:
+                log.error("config_reload_rejected", problem=problem)
+            return error.problems
+        for breaker in self.breakers.values():
+            breaker.configure(config.circuit_breaker)
+        self._runtime = self._build(config)
+        task = asyncio.get_running_loop().create_task(_retire(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        self.metrics.reloads.labels("ok").inc()
+        log.info("config_reloaded", config=config.path, aliases=sorted(config.aliases))
+        return []
 
     def _build(self, config: GatewayConfig) -> Runtime:
         providers: dict[str, Provider] = {}
@@ -72,7 +110,7 @@ class Gateway:
         return Runtime(
             config=config,
             providers=providers,
-            router=Router(config, providers, self.breakers),
+            router=Router(config, providers, self.breakers, self.prices),
             keys=StaticKeyStore(config.keys),
             failover=Failover(config.retry, Backoff(config.retry)),
         )
@@ -81,10 +119,21 @@ class Gateway:
         breaker = self.breakers.get(name)
         if breaker is None:
             breaker = CircuitBreaker(config.circuit_breaker)
-            breaker.on_change = lambda state, name=name: _circuit_changed(name, state)
+            gauge = self.metrics.circuit.labels(name)
+            gauge.set(0)
+
+            def changed(state: CircuitState, name: str = name) -> None:
+                gauge.set(int(state))
+                log.warning("circuit_state_changed", provider=name, state=state.name.lower())
+
+            breaker.on_change = changed
             self.breakers[name] = breaker
         return breaker
 
 
-def _circuit_changed(provider: str, state: CircuitState) -> None:
-    log.warning("circuit_state_changed", provider=provider, state=state.name.lower())
+async def _retire(runtime: Runtime) -> None:
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + RETIRE_AFTER_S
+    while runtime.active > 0 and loop.time() < give_up:  # noqa: ASYNC110 (a counter, polled)
+        await asyncio.sleep(0.5)
+    await runtime.aclose()

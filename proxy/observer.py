@@ -1,43 +1,125 @@
-"""What happens when a request ends: the access log line (and, later, metrics and rows)."""
+"""What happens when a request ends: metrics, the request-log row, the access log line.
+
+Runs on the request path, so it only counts, enqueues and prints: the log row goes to the
+sink's in-memory queue and is written to disk by the sink's own background task.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Container
 from time import perf_counter
 
 import structlog
 from starlette.types import Scope
 
+from proxy.asgi import header
+from proxy.metrics import Metrics
 from proxy.record import RequestRecord
+from proxy.redaction import redact_headers, truncate
+from proxy.storage.base import LogSink
+from proxy.storage.rows import DebugRow, FailedAttempt, RequestRow
 
 log = structlog.get_logger("proxy.access")
 
 
 class Observer:
-    def finish(self, record: RequestRecord, scope: Scope) -> None:
-        """Called once per request, on the request path: must never block or raise."""
+    def __init__(self, metrics: Metrics, sink: LogSink | None, max_body_bytes: int) -> None:
+        self.metrics = metrics
+        self.sink = sink
+        self._max_body_bytes = max_body_bytes
+
+    def finish(self, record: RequestRecord, scope: Scope, aliases: Container[str]) -> None:
+        """Called once per answered request; must never block or raise."""
         duration_s = perf_counter() - record.started
-        usage = record.usage or {}
+        self.metrics.observe(record, aliases, duration_s)
+        row = request_row(record, scope, duration_s)
+        if self.sink is not None:
+            debug = self._debug_row(record, scope) if record.debug else None
+            self.sink.enqueue(row, debug)
         log.info(
             "request",
-            request_id=record.request_id,
-            endpoint=record.endpoint,
-            key=record.key_name,
-            alias=record.alias,
-            provider=record.provider,
-            route_model=record.route_model,
-            stream=record.stream,
-            status=record.status,
-            error_type=record.error_type,
-            error=record.error_message,
-            attempts=len(record.attempts),
-            failed_attempts=[
-                f"{a.provider}/{a.model}: {a.outcome}" for a in record.attempts if a.outcome != "ok"
-            ]
-            or None,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            duration_ms=round(duration_s * 1000, 3),
-            overhead_ms=round(max(0.0, duration_s - record.upstream_wait_s) * 1000, 3),
-            ttft_ms=None if record.first_token_s is None else round(record.first_token_s * 1000, 3),
-            client_disconnected=record.client_disconnected or None,
+            request_id=row.request_id,
+            endpoint=row.endpoint,
+            key=row.key_name,
+            alias=row.alias,
+            provider=row.provider,
+            route_model=row.route_model,
+            status=row.http_status,
+            outcome=row.outcome,
+            error=row.error_message,
+            attempts=row.attempts,
+            stream=row.streamed,
+            cached=row.cached or None,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            usage_estimated=row.usage_estimated or None,
+            cost_nano=row.cost_nano,
+            latency_ms=row.latency_ms,
+            ttft_ms=row.ttft_ms,
+            overhead_ms=row.overhead_ms,
         )
+
+    def _debug_row(self, record: RequestRecord, scope: Scope) -> DebugRow:
+        limit = self._max_body_bytes
+        request_body, cut_request = truncate(record.request_body, limit)
+        response_body, cut_response = truncate(record.response_body, limit)
+        return DebugRow(
+            request_id=record.request_id,
+            ts=record.arrived_at,
+            request_headers=redact_headers(scope["headers"]),
+            request_body=request_body,
+            response_headers={},
+            response_body=response_body,
+            truncated=cut_request or cut_response,
+        )
+
+
+def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> RequestRow:
+    tokens = record.tokens
+    client = scope.get("client")
+    return RequestRow(
+        request_id=record.request_id,
+        ts=record.arrived_at or time.time() - duration_s,
+        endpoint=record.endpoint,
+        key_name=record.key_name,
+        owner=record.owner,
+        tenant=header(scope, b"x-gateway-tenant"),
+        end_user=header(scope, b"x-gateway-user") or record.end_user,
+        agent=header(scope, b"x-gateway-agent"),
+        alias=record.alias,
+        provider=record.provider,
+        route_model=record.route_model,
+        attempts=len(record.attempts),
+        failed_attempts=tuple(
+            FailedAttempt(a.provider, a.model, a.outcome, a.status)
+            for a in record.attempts
+            if a.outcome != "ok"
+        ),
+        outcome=_outcome(record),
+        http_status=record.status,
+        error_type=record.error_type,
+        error_message=record.error_message,
+        streamed=record.stream,
+        cached=record.cached,
+        prompt_tokens=tokens.prompt if tokens else 0,
+        completion_tokens=tokens.completion if tokens else 0,
+        cached_tokens=tokens.cached if tokens else 0,
+        usage_estimated=record.usage_estimated,
+        # No answer, no tokens: a known zero. Tokens at an unknown price: NULL, not zero.
+        cost_nano=record.cost_nano if tokens is not None else 0,
+        saved_cost_nano=record.saved_cost_nano,
+        latency_ms=round(duration_s * 1000, 3),
+        ttft_ms=None if record.first_token_s is None else round(record.first_token_s * 1000, 3),
+        overhead_ms=round(max(0.0, duration_s - record.upstream_wait_s) * 1000, 3),
+        client_ip=client[0] if client else None,
+        user_agent=header(scope, b"user-agent"),
+    )
+
+
+def _outcome(record: RequestRecord) -> str:
+    if record.client_disconnected:
+        return "client_disconnected"
+    if record.status >= 400 or record.error_type is not None:
+        return "error"
+    return "ok"

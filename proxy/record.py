@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from proxy.pricing import TokenCounts
 from proxy.schema import Usage
 
 
@@ -14,7 +15,12 @@ class Attempt:
     outcome: str  # "ok", or why the attempt failed
     status: int | None  # the upstream's HTTP status, when it sent one
     duration_s: float
-    timed_out: bool = False
+    # A bounded label for metrics: ok, timeout, connect, protocol, http_429, http_4xx, http_5xx
+    reason_class: str = "ok"
+
+    @property
+    def timed_out(self) -> bool:
+        return self.reason_class == "timeout"
 
 
 @dataclass(slots=True)
@@ -22,7 +28,11 @@ class RequestRecord:
     request_id: str
     started: float  # time.perf_counter() at arrival
     endpoint: str = ""
+    arrived_at: float = 0.0  # unix time
     key_name: str | None = None
+    owner: str | None = None
+    end_user: str | None = None  # the body's `user` field
+    debug: bool = False
     alias: str | None = None
     provider: str | None = None
     route_model: str | None = None
@@ -34,8 +44,12 @@ class RequestRecord:
     upstream_wait_s: float = 0.0
     first_token_s: float | None = None
     usage: Usage | None = None
+    tokens: TokenCounts | None = None
+    usage_estimated: bool = False
+    cost_nano: int | None = None
+    cached: bool = False
+    saved_cost_nano: int = 0
     client_disconnected: bool = False
     dropped_params: tuple[str, ...] = ()
-
-    def attempt_header(self) -> str:
-        return str(len(self.attempts))
+    request_body: bytes = b""  # kept only when the debug log is on for this request
+    response_body: bytes = b""

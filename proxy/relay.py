@@ -74,16 +74,28 @@ async def open_stream(
 
 
 class ChunkEncoder:
-    """OpenAI chunk -> SSE bytes, as the client asked for them."""
+    """OpenAI chunk -> SSE bytes, as the client asked for them.
 
-    __slots__ = ("_alias", "_keep_usage")
+    It also counts the content characters that went out, for a usage estimate when an
+    upstream never reports usage.
+    """
+
+    __slots__ = ("_alias", "_keep_usage", "content_chars")
 
     def __init__(self, alias: str, keep_usage: bool) -> None:
         self._alias = alias
         self._keep_usage = keep_usage
+        self.content_chars = 0
 
     def encode(self, chunk: ChatCompletionChunk) -> bytes | None:
         chunk["model"] = self._alias
+        for choice in chunk["choices"]:
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self.content_chars += len(content)
+            for call in delta.get("tool_calls") or ():
+                self.content_chars += len((call.get("function") or {}).get("arguments") or "")
         if not self._keep_usage and "usage" in chunk:
             if not chunk["choices"]:
                 return None  # the usage-only chunk the gateway asked for, not the client

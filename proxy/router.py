@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from proxy.circuit import CircuitBreaker
 from proxy.config import AliasConfig, GatewayConfig
 from proxy.errors import NotFound
+from proxy.pricing import Price, PriceTable
 from proxy.providers import Provider
 
 # Weight of the newest sample in a route's moving average of latency.
@@ -21,6 +22,7 @@ class Route:
     model: str
     weight: float
     breaker: CircuitBreaker
+    price: Price | None = None
     latency_s: float | None = None
 
     @property
@@ -47,11 +49,13 @@ class Router:
         config: GatewayConfig,
         providers: Mapping[str, Provider],
         breakers: Mapping[str, CircuitBreaker],
+        prices: PriceTable,
         rng: random.Random | None = None,
     ) -> None:
         self._random = rng or random.Random()
         self._aliases = {
-            name: _alias(alias, providers, breakers) for name, alias in config.aliases.items()
+            name: _alias(alias, providers, breakers, prices)
+            for name, alias in config.aliases.items()
         }
 
     @property
@@ -82,10 +86,19 @@ class Router:
 
 
 def _alias(
-    alias: AliasConfig, providers: Mapping[str, Provider], breakers: Mapping[str, CircuitBreaker]
+    alias: AliasConfig,
+    providers: Mapping[str, Provider],
+    breakers: Mapping[str, CircuitBreaker],
+    prices: PriceTable,
 ) -> Alias:
     routes = tuple(
-        Route(providers[r.provider], r.model, r.weight, breakers[r.provider])
+        Route(
+            providers[r.provider],
+            r.model,
+            r.weight,
+            breakers[r.provider],
+            prices.for_route(providers[r.provider].config.type, r.model, r.prices),
+        )
         for r in alias.routes
         if r.provider in providers
     )

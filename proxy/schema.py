@@ -72,9 +72,25 @@ class ChatCompletion(TypedDict):
     usage: NotRequired[Usage]
 
 
+class ToolCallDelta(TypedDict, total=False):
+    """One fragment of a streamed tool call: `index` always, id/type/name on the first."""
+
+    index: int
+    id: str
+    type: str
+    function: dict[str, str]
+
+
+class Delta(TypedDict, total=False):
+    role: str
+    content: str | None
+    tool_calls: list[ToolCallDelta]
+    refusal: str | None
+
+
 class ChunkChoice(TypedDict):
     index: int
-    delta: Message
+    delta: Delta
     finish_reason: str | None
     logprobs: NotRequired[Any]
 
@@ -188,3 +204,51 @@ def wants_usage(request: ChatRequest) -> bool:
 def max_output_tokens(request: ChatRequest) -> int | None:
     value = request.get("max_completion_tokens") or request.get("max_tokens")
     return value if isinstance(value, int) else None
+
+
+class EmbeddingsRequest(TypedDict, total=False):
+    model: str
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: str
+    dimensions: int
+    user: str
+
+
+def parse_embeddings_request(body: bytes) -> EmbeddingsRequest:
+    data = parse_json_object(body)
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
+    if not _valid_embedding_input(data.get("input")):
+        raise InvalidRequest(
+            "'input' must be a non-empty string, array of strings, or array of token arrays",
+            param="input",
+        )
+    encoding = data.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise InvalidRequest(
+            "'encoding_format' must be 'float' or 'base64'", param="encoding_format"
+        )
+    dimensions = data.get("dimensions")
+    if dimensions is not None and (
+        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+    ):
+        raise InvalidRequest("'dimensions' must be a positive integer", param="dimensions")
+    if "user" in data and not isinstance(data["user"], str):
+        raise InvalidRequest("'user' must be a string", param="user")
+    return data  # type: ignore[return-value]
+
+
+def _valid_embedding_input(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value)
+    if not isinstance(value, list) or not value:
+        return False
+    if all(isinstance(v, str) and v for v in value):
+        return True
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return True
+    return all(
+        isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+        for v in value
+    )

@@ -24,6 +24,9 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     running: list[RunningGateway] = []
 
     async def start(toml: str, env: dict[str, str] | None = None) -> RunningGateway:
+        if "[storage]" not in toml:
+            database = tmp_path / f"gateway-{len(running)}.db"
+            toml += f'\n[storage]\ndatabase = "{database}"\nflush_interval_ms = 20\n'
         path = tmp_path / f"gateway-{len(running)}.toml"
         path.write_text(toml)
         gateway = await RunningGateway(path, env).start()

@@ -1,156 +1,73 @@
-"""POST /v1/chat/completions: the hot path, as a pure ASGI app."""
+"""POST /v1/chat/completions: the hot path, plain and streaming."""
 
 from __future__ import annotations
 
-import asyncio
 from time import perf_counter
+from typing import Any
 
-import orjson
 import structlog
-from starlette.types import Receive, Scope, Send
+from starlette.types import Send
 
-from proxy.asgi import (
-    EVENT_STREAM,
-    NO_BUFFERING,
-    NO_CACHE,
-    ClientDisconnected,
-    DisconnectWatcher,
-    Headers,
-    header,
-    read_body,
-    request_id,
-    send_error,
-    send_response,
-)
-from proxy.auth import authenticate
-from proxy.errors import GatewayError, InternalError, UpstreamFailure, UpstreamProtocolError
-from proxy.gateway import Gateway, Runtime
-from proxy.observer import Observer
+from proxy.accounting import settle, settle_estimated
+from proxy.asgi import EVENT_STREAM, NO_BUFFERING, NO_CACHE, DisconnectWatcher
+from proxy.endpoints.proxied import Call, ProxiedEndpoint, call_plain, gateway_headers, note_route
+from proxy.errors import UpstreamFailure, UpstreamProtocolError
 from proxy.record import RequestRecord
 from proxy.relay import DONE, ChunkEncoder, OpenedStream, error_event, open_stream
-from proxy.router import Alias, Route
-from proxy.schema import ChatCompletion, ChatRequest, parse_chat_request, wants_usage
+from proxy.router import Route
+from proxy.schema import ChatRequest, parse_chat_request, wants_usage
+from proxy.transport import UpstreamRequest
 
 log = structlog.get_logger("proxy.chat")
+# A debug capture of a stream stops growing here; the log truncates further.
+CAPTURE_LIMIT = 1024 * 1024
 
 
-class ChatCompletions:
-    def __init__(self, gateway: Gateway, observer: Observer) -> None:
-        self._gateway = gateway
-        self._observer = observer
+class ChatCompletions(ProxiedEndpoint):
+    endpoint = "chat"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        record = RequestRecord(request_id(scope), perf_counter(), endpoint="chat")
-        runtime = self._gateway.runtime
-        try:
-            await self._handle(runtime, scope, receive, send, record)
-        except GatewayError as error:
-            record.status, record.error_type = error.status, error.type
-            record.error_message = error.message
-            await send_error(send, error, gateway_headers(record))
-        except ClientDisconnected:
-            record.client_disconnected = True
-            record.status = record.status or 499
-        except Exception:
-            log.exception("unexpected_error", request_id=record.request_id)
-            internal = InternalError(f"internal error; quote request id {record.request_id}")
-            record.status, record.error_type, record.error_message = 500, internal.type, "internal"
-            await send_error(send, internal, gateway_headers(record))
-        finally:
-            self._observer.finish(record, scope)
+    def parse(self, body: bytes) -> dict[str, Any]:
+        return parse_chat_request(body)  # type: ignore[return-value]
 
-    async def _handle(
-        self, runtime: Runtime, scope: Scope, receive: Receive, send: Send, record: RequestRecord
-    ) -> None:
-        principal = authenticate(runtime.keys, header(scope, b"authorization"))
-        record.key_name = principal.key_name
-        body = await read_body(scope, receive, runtime.config.server.max_request_body_bytes)
-        request = parse_chat_request(body)
-        alias = runtime.router.alias(request["model"])
-        record.alias = alias.name
-        principal.check_alias(alias.name)
-        record.stream = bool(request.get("stream"))
-        deadline = asyncio.get_running_loop().time() + runtime.config.retry.deadline_s
-        async with DisconnectWatcher(receive) as watcher:
-            if record.stream:
-                await self._stream(runtime, request, alias, record, deadline, send, watcher)
-            else:
-                await self._complete(runtime, request, alias, record, deadline, send, watcher)
+    async def serve(self, call: Call, request: ChatRequest) -> None:
+        call.record.stream = bool(request.get("stream"))
+        if call.record.stream:
+            await self._stream(call, request)
+            return
+        request_id = call.record.request_id
 
-    async def _complete(
-        self,
-        runtime: Runtime,
-        request: ChatRequest,
-        alias: Alias,
-        record: RequestRecord,
-        deadline: float,
-        send: Send,
-        watcher: DisconnectWatcher,
-    ) -> None:
-
-        async def attempt(route: Route, deadline: float) -> tuple[ChatCompletion, tuple[str, ...]]:
-            adapter = route.provider.adapter
-            upstream = adapter.chat_request(
-                request, route.model, stream=False, request_id=record.request_id
+        def build(route: Route) -> UpstreamRequest:
+            return route.provider.adapter.chat_request(
+                request, route.model, stream=False, request_id=request_id
             )
-            started = perf_counter()
-            try:
-                response = await route.provider.transport.send(upstream, deadline)
-                try:
-                    body = await response.read()
-                except BaseException:
-                    response.close()
-                    raise
-            finally:
-                record.upstream_wait_s += perf_counter() - started
-            if response.status != 200:
-                raise adapter.error(response.status, body, response.headers)
-            route.observe_latency(perf_counter() - started)
-            return adapter.chat_response(body), upstream.dropped
 
-        routes = runtime.router.plan(alias)
-        route, (completion, dropped) = await runtime.failover.run(routes, attempt, record, deadline)
-        note_route(record, route, dropped)
-        completion["model"] = alias.name
-        record.usage = completion.get("usage")
-        record.status = 200
-        body = orjson.dumps(completion)
-        watcher.stop()
-        await send_response(send, 200, body, gateway_headers(record))
+        def parse(route: Route, body: bytes) -> dict[str, Any]:
+            return route.provider.adapter.chat_response(body)  # type: ignore[return-value]
 
-    async def _stream(
-        self,
-        runtime: Runtime,
-        request: ChatRequest,
-        alias: Alias,
-        record: RequestRecord,
-        deadline: float,
-        send: Send,
-        watcher: DisconnectWatcher,
-    ) -> None:
+        await call_plain(call, build, parse)
+
+    async def _stream(self, call: Call, request: ChatRequest) -> None:
+        record = call.record
 
         async def attempt(route: Route, deadline: float) -> OpenedStream:
             return await open_stream(route, request, record, deadline)
 
-        routes = runtime.router.plan(alias)
-        route, opened = await runtime.failover.run(routes, attempt, record, deadline)
+        routes = call.runtime.router.plan(call.alias)
+        route, opened = await call.runtime.failover.run(routes, attempt, record, call.deadline)
         note_route(record, route, opened.dropped)
-        encoder = ChunkEncoder(alias.name, keep_usage=wants_usage(request))
+        encoder = ChunkEncoder(call.alias.name, keep_usage=wants_usage(request))
         record.status = 200
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    EVENT_STREAM,
-                    NO_CACHE,
-                    NO_BUFFERING,
-                    *gateway_headers(record),
-                ],
-            }
-        )
+        headers = [EVENT_STREAM, NO_CACHE, NO_BUFFERING, *gateway_headers(record)]
+        await call.send({"type": "http.response.start", "status": 200, "headers": headers})
         record.first_token_s = perf_counter() - record.started
-        await relay_rest(opened, encoder, record, send, watcher)
+        try:
+            await relay_rest(opened, encoder, record, call.send, call.watcher)
+        finally:
+            usage = opened.translator.usage
+            if usage:
+                settle(record, route.price, usage)
+            else:
+                settle_estimated(record, route.price, request, encoder.content_chars)
 
 
 async def relay_rest(
@@ -163,15 +80,16 @@ async def relay_rest(
     """Send what was held back, then every further event, then [DONE] or an error event."""
     response, translator = opened.response, opened.translator
     ending = DONE
+    capture = bytearray() if record.debug else None
     try:
-        await send_chunk(send, encoder.encode_all(opened.held))
+        await send_chunk(send, encoder.encode_all(opened.held), capture)
         while not translator.finished:
             started = perf_counter()
             event = await response.next_event()
             record.upstream_wait_s += perf_counter() - started
             if event is None:
                 raise UpstreamProtocolError("the upstream closed the stream before its end")
-            await send_chunk(send, encoder.encode_all(translator.translate(event)))
+            await send_chunk(send, encoder.encode_all(translator.translate(event)), capture)
         response.release()
     except UpstreamFailure as failure:
         response.close()
@@ -182,32 +100,16 @@ async def relay_rest(
         response.close()
         raise
     finally:
-        record.usage = translator.usage
+        if capture is not None:
+            record.response_body = bytes(capture)
     watcher.stop()
     await send({"type": "http.response.body", "body": ending, "more_body": False})
+    if capture is not None:
+        record.response_body += ending
 
 
-async def send_chunk(send: Send, data: bytes) -> None:
+async def send_chunk(send: Send, data: bytes, capture: bytearray | None = None) -> None:
     if data:
+        if capture is not None and len(capture) < CAPTURE_LIMIT:
+            capture += data
         await send({"type": "http.response.body", "body": data, "more_body": True})
-
-
-def note_route(record: RequestRecord, route: Route, dropped: tuple[str, ...]) -> None:
-    record.provider = route.provider.name
-    record.route_model = route.model
-    record.dropped_params = dropped
-
-
-def gateway_headers(record: RequestRecord) -> Headers:
-    overhead_ms = max(0.0, (perf_counter() - record.started - record.upstream_wait_s) * 1000)
-    headers: Headers = [
-        (b"x-gateway-attempts", str(len(record.attempts)).encode()),
-        (b"x-gateway-overhead-ms", f"{overhead_ms:.3f}".encode()),
-    ]
-    if record.provider is not None:
-        headers.append((b"x-gateway-provider", record.provider.encode()))
-    if record.route_model is not None:
-        headers.append((b"x-gateway-route-model", record.route_model.encode()))
-    if record.dropped_params:
-        headers.append((b"x-gateway-dropped-params", ",".join(record.dropped_params).encode()))
-    return headers

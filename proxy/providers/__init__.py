@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from proxy.config import ProviderConfig
+from proxy.providers.anthropic import AnthropicAdapter
 from proxy.providers.base import Adapter, Provider
 from proxy.providers.deepseek import DeepSeekAdapter
 from proxy.providers.mistral import MistralAdapter
@@ -16,6 +17,7 @@ __all__ = ["ADAPTERS", "Provider", "build_provider"]
 
 ADAPTERS: dict[str, Callable[[ProviderConfig], Adapter]] = {
     "openai": OpenAIAdapter,
+    "anthropic": AnthropicAdapter,
     "openai_compatible": OpenAIAdapter,
     "deepseek": DeepSeekAdapter,
     "mistral": MistralAdapter,

@@ -11,13 +11,13 @@ import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamErrorDetail, UpstreamHTTPError, fault_for_status
-from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, Usage
+from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, Transport, UpstreamRequest
 
 
@@ -42,6 +42,21 @@ class Adapter(Protocol):
     def stream_translator(self) -> StreamTranslator: ...
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError: ...
+
+
+@runtime_checkable
+class EmbeddingsAdapter(Protocol):
+    """An adapter whose provider also has an embeddings API."""
+
+    def embeddings_request(
+        self, request: EmbeddingsRequest, model: str, *, request_id: str
+    ) -> UpstreamRequest:
+        """The upstream request; always asks for float vectors unless passing through."""
+        ...
+
+    def embeddings_response(self, body: bytes, request: EmbeddingsRequest) -> dict[str, Any]:
+        """OpenAI's embeddings list shape, in the encoding the client asked for."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

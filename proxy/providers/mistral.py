@@ -29,6 +29,11 @@ UNSUPPORTED = (
 
 
 class MistralAdapter(OpenAIAdapter):
+    embeddings_base64 = False
+
+    def adjust_embeddings(self, body: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(name for name in ("user", "dimensions") if body.pop(name, None) is not None)
+
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         body.pop("stream_options", None)
         if "max_completion_tokens" in body:

@@ -8,6 +8,7 @@ word-and-punctuation count for prompt and completion), streams word by word, and
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ class MockTransport:
         body = orjson.loads(request.body)
         if self._latency_s:
             await asyncio.sleep(self._latency_s)
+        if request.url.endswith("/embeddings"):
+            return MockResponse(body=orjson.dumps(embeddings(body)))
         messages = body.get("messages", [])
         user_texts = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
         reply = f"echo: {user_texts[-1] if user_texts else ''}".strip()
@@ -59,6 +62,30 @@ class MockTransport:
 
     async def aclose(self) -> None:
         return None
+
+
+def embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """Deterministic 8-dimensional unit-ish vectors derived from each input's hash."""
+    inputs = body.get("input")
+    items = (
+        inputs
+        if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int)
+        else [inputs]
+    )
+    data = []
+    tokens = 0
+    for index, item in enumerate(items):
+        text = item if isinstance(item, str) else " ".join(map(str, item or []))
+        tokens += count_tokens(text)
+        digest = hashlib.sha256(text.encode()).digest()
+        vector = [round(b / 255 - 0.5, 6) for b in digest[:8]]
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model", "echo"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 class _Answer:

@@ -7,6 +7,8 @@ Variants with documented differences override `adjust()`.
 
 from __future__ import annotations
 
+import base64
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,13 +17,17 @@ import orjson
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamFailure, UpstreamHTTPError, UpstreamProtocolError
 from proxy.providers.base import error_from_status, error_message
-from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, Usage
+from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, UpstreamRequest
 
 
 class OpenAIAdapter:
+    # Servers that cannot return base64 vectors get float ones, encoded by the gateway.
+    embeddings_base64 = True
+
     def __init__(self, config: ProviderConfig) -> None:
         self._url = f"{config.base_url}/chat/completions"
+        self._embeddings_url = f"{config.base_url}/embeddings"
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -54,6 +60,28 @@ class OpenAIAdapter:
         if not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError("upstream response has no 'choices' array")
         return data  # type: ignore[return-value]
+
+    def embeddings_request(
+        self, request: EmbeddingsRequest, model: str, *, request_id: str
+    ) -> UpstreamRequest:
+        body: dict[str, Any] = dict(request)
+        body["model"] = model
+        if not self.embeddings_base64:
+            body.pop("encoding_format", None)
+        dropped = self.adjust_embeddings(body)
+        headers = {**self._headers, "X-Request-Id": request_id}
+        return UpstreamRequest(self._embeddings_url, headers, orjson.dumps(body), dropped)
+
+    def adjust_embeddings(self, body: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def embeddings_response(self, body: bytes, request: EmbeddingsRequest) -> dict[str, Any]:
+        data = _load(body)
+        if not isinstance(data.get("data"), list):
+            raise UpstreamProtocolError("upstream embeddings response has no 'data' array")
+        if request.get("encoding_format") == "base64" and not self.embeddings_base64:
+            encode_base64(data)
+        return data
 
     def stream_translator(self) -> OpenAIStreamTranslator:
         return OpenAIStreamTranslator()
@@ -88,6 +116,14 @@ class OpenAIStreamTranslator:
 def stream_error(error: Any) -> UpstreamFailure:
     message = error.get("message") if isinstance(error, dict) else None
     return UpstreamProtocolError(f"upstream sent an error event: {message or error}")
+
+
+def encode_base64(data: dict[str, Any]) -> None:
+    """Float vectors -> OpenAI's base64 form: little-endian float32, base64-encoded."""
+    for item in data["data"]:
+        vector = item.get("embedding")
+        if isinstance(vector, list):
+            item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _load(body: bytes) -> dict[str, Any]:

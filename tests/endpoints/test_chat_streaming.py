@@ -96,12 +96,15 @@ async def test_reset_after_first_content_ends_with_an_error_event(
     events = [chunk({"role": "assistant", "content": ""}), chunk({"content": "partial"}), Reset()]
     fake_openai.enqueue(sse_reply(fake_openai, events))
     gw = await gateway_factory(two_providers(fake_openai, second_openai))
-    async with gw.http() as http, http.stream(
-        "POST",
-        "/v1/chat/completions",
-        json={"model": "m", "messages": MESSAGES, "stream": True},
-        headers={"Authorization": f"Bearer {KEY}"},
-    ) as response:
+    async with (
+        gw.http() as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={"model": "m", "messages": MESSAGES, "stream": True},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as response,
+    ):
         body = b"".join([part async for part in response.aiter_bytes()])
     events_out = [e for e in body.split(b"\n\n") if e]
     assert b"partial" in events_out[-2]
@@ -164,12 +167,15 @@ async def test_client_disconnect_closes_the_upstream_within_a_second(
     words = [f"w{i} " for i in range(200)]
     fake_openai.enqueue(sse_reply(fake_openai, stream_events(words, pause=0.05)))
     gw = await gateway_factory(two_providers(fake_openai, second_openai))
-    async with gw.http() as http, http.stream(
-        "POST",
-        "/v1/chat/completions",
-        json={"model": "m", "messages": MESSAGES, "stream": True},
-        headers={"Authorization": f"Bearer {KEY}"},
-    ) as response:
+    async with (
+        gw.http() as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={"model": "m", "messages": MESSAGES, "stream": True},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as response,
+    ):
         async for part in response.aiter_bytes():
             if b"w1" in part:
                 break

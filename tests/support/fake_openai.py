@@ -89,6 +89,8 @@ class FakeOpenAI(FakeUpstream):
 
     async def _echo(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
+        if request.path.endswith("/embeddings"):
+            return web.json_response(embeddings(body))
         last = body["messages"][-1].get("content")
         text = last if isinstance(last, str) else "parts"
         model = body.get("model", "gpt-test")
@@ -97,3 +99,20 @@ class FakeOpenAI(FakeUpstream):
             words = [w + " " for w in f"echo: {text}".split()]
             return await sse_reply(self, stream_events(words, usage=include, model=model))(request)
         return web.json_response(completion(f"echo: {text}", model=model))
+
+
+def embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's embeddings answer: vector i is [i, 0.5, -1.25] (exact in float32)."""
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    if inputs and isinstance(inputs[0], int):
+        inputs = [inputs]
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(i), 0.5, -1.25]}
+        for i in range(len(inputs))
+    ]
+    return {
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": 4 * len(inputs), "total_tokens": 4 * len(inputs)},
+    }

@@ -11,120 +11,31 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from proxy.tomlreader import Problems, Section
-
-# Published on purpose: it only works while the server listens on a loopback address.
-DEV_KEY = "llmg_dev_only_insecure_local_key"
-
-STRATEGIES = ("ordered", "weighted", "least_latency")
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderType:
-    default_base_url: str | None
-    default_key_env: str | None
-    key_required: bool
-    default_api_version: str | None = None
-
-
-PROVIDER_TYPES: dict[str, ProviderType] = {
-    "openai": ProviderType("https://api.openai.com/v1", "OPENAI_API_KEY", True),
-    "openai_compatible": ProviderType(None, None, False),
-    "deepseek": ProviderType("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True),
-    "mistral": ProviderType("https://api.mistral.ai/v1", "MISTRAL_API_KEY", True),
-    "anthropic": ProviderType(
-        "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY", True, "2023-06-01"
-    ),
-    "gemini": ProviderType(
-        "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY", True
-    ),
-    "mock": ProviderType(None, None, False),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_request_body_bytes: int = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class StaticKey:
-    name: str
-    sha256: str
-    dev_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderConfig:
-    name: str
-    type: str
-    base_url: str
-    api_key: str | None = field(default=None, repr=False)
-    api_key_env: str | None = None
-    enabled: bool = True
-    connect_timeout_s: float = 5.0
-    first_byte_timeout_s: float = 30.0
-    idle_timeout_s: float = 30.0
-    total_timeout_s: float = 600.0
-    default_max_tokens: int = 4096
-    latency_ms: float = 0.0
-    api_version: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class RouteConfig:
-    provider: str
-    model: str
-    weight: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class AliasConfig:
-    alias: str
-    strategy: str
-    routes: tuple[RouteConfig, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryConfig:
-    attempts_per_route: int = 1
-    initial_backoff_ms: float = 100.0
-    multiplier: float = 2.0
-    max_backoff_ms: float = 2000.0
-    deadline_s: float = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitBreakerConfig:
-    failure_threshold: int = 5
-    cooldown_s: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    path: str
-    server: ServerConfig
-    keys: tuple[StaticKey, ...]
-    providers: Mapping[str, ProviderConfig]
-    aliases: Mapping[str, AliasConfig]
-    retry: RetryConfig
-    circuit_breaker: CircuitBreakerConfig
-    warnings: tuple[str, ...] = ()
-
-    def usable_routes(self, alias: AliasConfig) -> tuple[RouteConfig, ...]:
-        return tuple(r for r in alias.routes if self.providers[r.provider].enabled)
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+from proxy.config.sections import (
+    read_debug_log,
+    read_logging,
+    read_metrics,
+    read_price_override,
+    read_storage,
+)
+from proxy.config.toml import Problems, Section
+from proxy.config.types import (
+    DEV_KEY,
+    PROVIDER_TYPES,
+    STRATEGIES,
+    AliasConfig,
+    CircuitBreakerConfig,
+    ConfigError,
+    GatewayConfig,
+    ProviderConfig,
+    RetryConfig,
+    RouteConfig,
+    ServerConfig,
+    StaticKey,
+)
 
 
 def load_config(
@@ -170,6 +81,10 @@ def _build(
     keys = _keys(root.tables("keys"), env, server)
     retry = _retry(root.section("retry"))
     breaker = _breaker(root.section("circuit_breaker"))
+    storage = read_storage(root.section("storage"))
+    debug_log = read_debug_log(root.section("debug_log"))
+    logging = read_logging(root.section("logging"))
+    metrics = read_metrics(root.section("metrics"))
     root.reject_unknown()
     warnings = list(root.problems.warnings)
     for alias in aliases.values():
@@ -184,6 +99,10 @@ def _build(
         aliases=aliases,
         retry=retry,
         circuit_breaker=breaker,
+        storage=storage,
+        debug_log=debug_log,
+        logging=logging,
+        metrics=metrics,
         warnings=tuple(warnings),
     )
 
@@ -193,6 +112,7 @@ def _server(s: Section) -> ServerConfig:
         host=s.string("host", "127.0.0.1"),
         port=s.integer("port", 8080, minimum=0, maximum=65535),
         max_request_body_bytes=int(s.number("max_request_body_mb", 8, minimum=0.001) * 1024 * 1024),
+        shutdown_grace_s=s.number("shutdown_grace_s", 30, minimum=0),
     )
     s.reject_unknown()
     return config
@@ -257,8 +177,9 @@ def _aliases(
             if not model:
                 r.error("model", "is required")
             weight = r.number("weight", 1, minimum=0)
+            prices = read_price_override(r)
             r.reject_unknown()
-            routes.append(RouteConfig(provider=provider, model=model, weight=weight))
+            routes.append(RouteConfig(provider, model, weight, prices))
         if not routes:
             m.error("routes", "needs at least one route")
         if strategy == "weighted" and routes and not any(r.weight > 0 for r in routes):
@@ -278,6 +199,7 @@ def _keys(
         if not name:
             k.error("name", "is required")
         dev_only = k.boolean("dev_only", False)
+        debug = k.boolean("debug_log", False)
         key_env = k.string("key_env", "")
         digest = k.string("key_sha256", "").lower()
         k.reject_unknown()
@@ -299,7 +221,7 @@ def _keys(
         elif len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             k.error("key_sha256", "must be 64 hex characters (the sha256 of the key)")
             continue
-        keys.append(StaticKey(name=name, sha256=digest, dev_only=dev_only))
+        keys.append(StaticKey(name=name, sha256=digest, dev_only=dev_only, debug_log=debug))
     return tuple(keys)
 
 

@@ -1,0 +1,1 @@
+"""Users and database-managed gateway keys."""

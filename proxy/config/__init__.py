@@ -1,0 +1,45 @@
+"""Configuration: `load_config()` turns gateway.toml into frozen, validated values."""
+
+from proxy.config.loader import load_config
+from proxy.config.types import (
+    DEV_KEY,
+    PROVIDER_TYPES,
+    STRATEGIES,
+    AliasConfig,
+    CircuitBreakerConfig,
+    ConfigError,
+    DebugLogConfig,
+    GatewayConfig,
+    LoggingConfig,
+    MetricsConfig,
+    PriceOverride,
+    ProviderConfig,
+    ProviderType,
+    RetryConfig,
+    RouteConfig,
+    ServerConfig,
+    StaticKey,
+    StorageConfig,
+)
+
+__all__ = [
+    "DEV_KEY",
+    "PROVIDER_TYPES",
+    "STRATEGIES",
+    "AliasConfig",
+    "CircuitBreakerConfig",
+    "ConfigError",
+    "DebugLogConfig",
+    "GatewayConfig",
+    "LoggingConfig",
+    "MetricsConfig",
+    "PriceOverride",
+    "ProviderConfig",
+    "ProviderType",
+    "RetryConfig",
+    "RouteConfig",
+    "ServerConfig",
+    "StaticKey",
+    "StorageConfig",
+    "load_config",
+]

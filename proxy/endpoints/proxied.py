@@ -1,0 +1,180 @@
+"""What every proxied endpoint shares: the request's life from arrival to its log row.
+
+arrival -> authenticate -> read and parse the body -> resolve the alias -> the endpoint's
+own work (under a disconnect watcher) -> one error envelope for anything raised -> report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, TypeVar
+
+import orjson
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from proxy.accounting import settle
+from proxy.asgi import (
+    ClientDisconnected,
+    DisconnectWatcher,
+    Headers,
+    header,
+    read_body,
+    request_id,
+    send_error,
+    send_response,
+)
+from proxy.auth import Principal, authenticate
+from proxy.errors import GatewayError, InternalError
+from proxy.gateway import Gateway, Runtime
+from proxy.observer import Observer
+from proxy.pricing import usd
+from proxy.record import RequestRecord
+from proxy.router import Alias, Route
+from proxy.transport import UpstreamRequest
+
+log = structlog.get_logger("proxy.endpoints")
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through an endpoint."""
+
+    runtime: Runtime
+    principal: Principal
+    record: RequestRecord
+    alias: Alias
+    deadline: float  # loop time
+    send: Send
+    watcher: DisconnectWatcher
+
+
+class ProxiedEndpoint:
+    endpoint = ""
+
+    def __init__(self, gateway: Gateway, observer: Observer) -> None:
+        self._gateway = gateway
+        self._observer = observer
+
+    def parse(self, body: bytes) -> dict[str, Any]:
+        """The validated request body; raises InvalidRequest."""
+        raise NotImplementedError
+
+    async def serve(self, call: Call, request: Any) -> None:
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record = RequestRecord(
+            request_id(scope), perf_counter(), endpoint=self.endpoint, arrived_at=time.time()
+        )
+        runtime = self._gateway.runtime
+        runtime.active += 1
+        in_flight = self._observer.metrics.in_flight
+        in_flight.inc()
+        try:
+            await self._handle(runtime, scope, receive, send, record)
+        except GatewayError as error:
+            record.status, record.error_type = error.status, error.type
+            record.error_message = error.message
+            await send_error(send, error, gateway_headers(record))
+        except ClientDisconnected:
+            record.client_disconnected = True
+            record.status = record.status or 499
+        except Exception:
+            log.exception("unexpected_error", request_id=record.request_id)
+            internal = InternalError(f"internal error; quote request id {record.request_id}")
+            record.status, record.error_type, record.error_message = 500, internal.type, "internal"
+            await send_error(send, internal, gateway_headers(record))
+        finally:
+            runtime.active -= 1
+            in_flight.dec()
+            self._observer.finish(record, scope, runtime.router.aliases)
+
+    async def _handle(
+        self, runtime: Runtime, scope: Scope, receive: Receive, send: Send, record: RequestRecord
+    ) -> None:
+        principal = authenticate(runtime.keys, header(scope, b"authorization"))
+        record.key_name, record.owner = principal.key_name, principal.owner
+        record.debug = runtime.config.debug_log.enabled or principal.debug_log
+        body = await read_body(scope, receive, runtime.config.server.max_request_body_bytes)
+        if record.debug:
+            record.request_body = body
+        request = self.parse(body)
+        user = request.get("user")
+        record.end_user = user if isinstance(user, str) else None
+        alias = runtime.router.alias(request["model"])
+        record.alias = alias.name
+        principal.check_alias(alias.name)
+        deadline = asyncio.get_running_loop().time() + runtime.config.retry.deadline_s
+        async with DisconnectWatcher(receive) as watcher:
+            call = Call(runtime, principal, record, alias, deadline, send, watcher)
+            await self.serve(call, request)
+
+
+async def call_plain(
+    call: Call,
+    build: Callable[[Route], UpstreamRequest],
+    parse: Callable[[Route, bytes], dict[str, Any]],
+) -> None:
+    """A non-streaming exchange: failover over the routes, then one JSON response."""
+    record = call.record
+
+    async def attempt(route: Route, deadline: float) -> tuple[dict[str, Any], UpstreamRequest]:
+        upstream = build(route)
+        started = perf_counter()
+        try:
+            response = await route.provider.transport.send(upstream, deadline)
+            try:
+                body = await response.read()
+            except BaseException:
+                response.close()
+                raise
+        finally:
+            record.upstream_wait_s += perf_counter() - started
+        if response.status != 200:
+            raise route.provider.adapter.error(response.status, body, response.headers)
+        route.observe_latency(perf_counter() - started)
+        return parse(route, body), upstream
+
+    routes = call.runtime.router.plan(call.alias)
+    route, (answer, upstream) = await call.runtime.failover.run(
+        routes, attempt, record, call.deadline
+    )
+    note_route(record, route, upstream.dropped)
+    answer["model"] = call.alias.name
+    settle(record, route.price, answer.get("usage"))
+    record.status = 200
+    body = orjson.dumps(answer)
+    if record.debug:
+        record.response_body = body
+    call.watcher.stop()
+    await send_response(call.send, 200, body, gateway_headers(record))
+
+
+def note_route(record: RequestRecord, route: Route, dropped: tuple[str, ...]) -> None:
+    record.provider = route.provider.name
+    record.route_model = route.model
+    record.dropped_params = dropped
+
+
+def gateway_headers(record: RequestRecord) -> Headers:
+    overhead_ms = max(0.0, (perf_counter() - record.started - record.upstream_wait_s) * 1000)
+    headers: Headers = [
+        (b"x-gateway-attempts", str(len(record.attempts)).encode()),
+        (b"x-gateway-overhead-ms", f"{overhead_ms:.3f}".encode()),
+    ]
+    if record.provider is not None:
+        headers.append((b"x-gateway-provider", record.provider.encode()))
+    if record.route_model is not None:
+        headers.append((b"x-gateway-route-model", record.route_model.encode()))
+    if record.tokens is not None:
+        cost = "unknown" if record.cost_nano is None else usd(record.cost_nano)
+        headers.append((b"x-gateway-cost-usd", cost.encode()))
+    if record.dropped_params:
+        headers.append((b"x-gateway-dropped-params", ",".join(record.dropped_params).encode()))
+    return headers

@@ -1,0 +1,160 @@
+"""Prometheus metrics: one registry per app, bounded labels, recorded once per request.
+
+Labels are bounded by construction: aliases and providers come from the config (anything
+else is "other"), status is a class ("2xx"), and key names appear only when
+`metrics.per_key_labels` is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from proxy.record import RequestRecord
+
+# LLM calls take from tens of milliseconds to minutes.
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+OTHER = "other"
+
+
+class Metrics:
+    def __init__(self, per_key_labels: bool = False) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.per_key_labels = per_key_labels
+        r = self.registry
+        request_labels = ["endpoint", "alias", "provider", "status_class"]
+        if per_key_labels:
+            request_labels.append("key")
+        self.requests = Counter(
+            "gateway_requests", "Client requests answered.", request_labels, registry=r
+        )
+        self.duration = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from request to the last byte.",
+            ["alias", "provider", "stream"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "gateway_time_to_first_token_seconds",
+            "Time to the first streamed content.",
+            ["alias", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "gateway_overhead_seconds",
+            "The gateway's own time per request (total minus time waiting on upstreams).",
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.attempt_duration = Histogram(
+            "gateway_upstream_attempt_duration_seconds",
+            "One upstream call.",
+            ["provider", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors",
+            "Failed upstream attempts.",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "gateway_fallbacks",
+            "Requests answered by a route other than the first tried.",
+            ["alias"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "gateway_tokens", "Tokens processed.", ["alias", "provider", "type"], registry=r
+        )
+        self.cost = Counter(
+            "gateway_cost_usd",
+            "Cost of answered requests, USD.",
+            ["alias", "provider"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "gateway_in_flight_requests", "Requests being processed.", registry=r
+        )
+        self.circuit = Gauge(
+            "gateway_circuit_state",
+            "Circuit per provider: 0 closed, 1 open, 2 half-open.",
+            ["provider"],
+            registry=r,
+        )
+        self.cache = Counter(
+            "gateway_cache_requests", "Response cache lookups.", ["result"], registry=r
+        )
+        self.reloads = Counter("gateway_config_reloads", "Config reloads.", ["result"], registry=r)
+        self.budget_alerts = Counter(
+            "gateway_budget_alerts", "Budget threshold crossings.", ["threshold"], registry=r
+        )
+
+    def watch(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def observe(self, record: RequestRecord, aliases: Container[str], duration_s: float) -> None:
+        alias = record.alias if record.alias in aliases else OTHER
+        provider = record.provider or "none"
+        labels = [record.endpoint, alias, provider, f"{record.status // 100}xx"]
+        if self.per_key_labels:
+            labels.append(record.key_name or "none")
+        self.requests.labels(*labels).inc()
+        self.duration.labels(alias, provider, "true" if record.stream else "false").observe(
+            duration_s
+        )
+        self.overhead.observe(max(0.0, duration_s - record.upstream_wait_s))
+        if record.first_token_s is not None:
+            self.ttft.labels(alias, provider).observe(record.first_token_s)
+        for attempt in record.attempts:
+            outcome = "ok" if attempt.outcome == "ok" else "error"
+            self.attempt_duration.labels(attempt.provider, outcome).observe(attempt.duration_s)
+            if outcome == "error":
+                self.upstream_errors.labels(attempt.provider, attempt.reason_class).inc()
+        if (
+            record.provider is not None
+            and record.attempts
+            and (
+                record.attempts[0].provider != record.provider
+                or record.attempts[0].model != record.route_model
+            )
+        ):
+            self.fallbacks.labels(alias).inc()
+        if record.tokens is not None:
+            tokens = record.tokens
+            for kind, count in (
+                ("prompt", tokens.prompt),
+                ("completion", tokens.completion),
+                ("cached", tokens.cached),
+            ):
+                if count:
+                    self.tokens.labels(alias, provider, kind).inc(count)
+        if record.cost_nano:
+            self.cost.labels(alias, provider).inc(record.cost_nano / 1e9)
+
+
+class StatsCollector(Collector):
+    """Reads counters owned elsewhere (the log writer) at scrape time."""
+
+    def __init__(self, read: Callable[[], tuple[int, int, int, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        depth, written, dropped, failed = self._read()
+        yield GaugeMetricFamily(
+            "gateway_log_queue_depth", "Log rows waiting to be written.", value=depth
+        )
+        yield CounterMetricFamily("gateway_log_rows_written", "Log rows written.", value=written)
+        yield CounterMetricFamily(
+            "gateway_log_rows_dropped", "Log rows lost because the queue was full.", value=dropped
+        )
+        yield CounterMetricFamily(
+            "gateway_log_batches_failed", "Log batches that failed and were retried.", value=failed
+        )

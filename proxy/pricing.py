@@ -1,0 +1,155 @@
+"""Exact request cost from a price table: integer nano-dollars, never floats.
+
+Prices are USD per 1M tokens, read as Decimals. One token at $P per 1M costs P * 1000
+nano-dollars, an integer for any price given to 1/1000 of a dollar; finer prices round
+half-even to the nano-dollar once per request. Sums of integers never drift.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from importlib import resources
+from typing import Any, TypeVar
+
+from proxy.config import GatewayConfig, PriceOverride
+from proxy.schema import Usage
+
+_D = TypeVar("_D", Decimal, Decimal | None)
+NANO_PER_USD = 10**9
+_PER_TOKEN = Decimal(NANO_PER_USD) / Decimal(10**6)
+# Dated or -latest model ids fall back to the undated entry.
+_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-\d{3,4})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per 1M tokens."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+
+    def cost_nano(self, tokens: TokenCounts) -> int:
+        cached = min(tokens.cached, tokens.prompt)
+        written = min(tokens.cache_write, tokens.prompt - cached)
+        total = (
+            (tokens.prompt - cached - written) * self.input
+            + cached * (self.input if self.cached_input is None else self.cached_input)
+            + written * (self.input if self.cache_write is None else self.cache_write)
+            + tokens.completion * self.output
+        ) * _PER_TOKEN
+        return int(total.to_integral_value(ROUND_HALF_EVEN))
+
+    def with_override(self, override: PriceOverride) -> Price:
+        return Price(
+            input=_pick(override.input, self.input),
+            output=_pick(override.output, self.output),
+            cached_input=_pick(override.cached_input, self.cached_input),
+            cache_write=_pick(override.cache_write, self.cache_write),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0  # prompt tokens read from the provider's cache (within `prompt`)
+    cache_write: int = 0  # prompt tokens written to the provider's cache (within `prompt`)
+
+    @classmethod
+    def from_usage(cls, usage: Usage | None) -> TokenCounts:
+        if not usage:
+            return cls()
+        details: Mapping[str, Any] = usage.get("prompt_tokens_details") or {}
+        return cls(
+            prompt=_int(usage.get("prompt_tokens")),
+            completion=_int(usage.get("completion_tokens")),
+            cached=_int(details.get("cached_tokens")),
+            cache_write=_int(details.get("cache_creation_tokens")),
+        )
+
+
+class PriceTable:
+    def __init__(self, entries: Mapping[tuple[str, str], Price], updated: str) -> None:
+        self._entries = dict(entries)
+        self.updated = updated
+
+    @classmethod
+    def builtin(cls) -> PriceTable:
+        text = resources.files("proxy").joinpath("data/prices.toml").read_text("utf-8")
+        return cls.parse(text)
+
+    @classmethod
+    def parse(cls, text: str) -> PriceTable:
+        # parse_float=Decimal keeps 0.075 exactly 0.075.
+        data = tomllib.loads(text, parse_float=Decimal)
+        entries = {
+            (provider_type, model): _price(values)
+            for provider_type, models in data.items()
+            if isinstance(models, dict)
+            for model, values in models.items()
+        }
+        return cls(entries, str(data.get("updated", "unknown")))
+
+    def lookup(self, provider_type: str, model: str) -> Price | None:
+        price = self._entries.get((provider_type, model))
+        if price is None:
+            undated = _SUFFIX.sub("", model)
+            if undated != model:
+                price = self._entries.get((provider_type, undated))
+        return price
+
+    def for_route(self, provider_type: str, model: str, override: PriceOverride) -> Price | None:
+        """The route's effective price; None when neither the table nor the route sets one."""
+        base = self.lookup(provider_type, model)
+        if base is None:
+            if override.input is None or override.output is None:
+                return None
+            base = Price(override.input, override.output)
+        return base.with_override(override)
+
+    def entries(self) -> Mapping[tuple[str, str], Price]:
+        return self._entries
+
+
+def unpriced_routes(config: GatewayConfig, table: PriceTable | None = None) -> list[str]:
+    """Warnings for routes whose cost would be logged as unknown."""
+    table = table or PriceTable.builtin()
+    return [
+        f"{config.path}: models.{alias.alias}: route {route.provider}/{route.model} has no "
+        "known price; set input_price and output_price on the route"
+        for alias in config.aliases.values()
+        for route in alias.routes
+        if table.for_route(config.providers[route.provider].type, route.model, route.prices) is None
+    ]
+
+
+def usd(nano: int) -> str:
+    """Nano-dollars as an exact decimal string, e.g. 1234 -> '0.000001234'."""
+    return format(Decimal(nano).scaleb(-9).normalize(), "f") if nano else "0"
+
+
+def _price(values: Mapping[str, Any]) -> Price:
+    return Price(
+        input=Decimal(values["input"]),
+        output=Decimal(values["output"]),
+        cached_input=_optional(values.get("cached_input")),
+        cache_write=_optional(values.get("cache_write")),
+    )
+
+
+def _optional(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _pick(override: Decimal | None, base: _D) -> Decimal | _D:
+    return base if override is None else override
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,106 @@
+"""Anthropic Message -> OpenAI chat completion: a pure translation, shared with the stream.
+
+Text blocks become `content`, `tool_use` blocks become `tool_calls`; thinking and server-tool
+blocks have no OpenAI counterpart and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from proxy.errors import UpstreamProtocolError
+from proxy.schema import ChatCompletion, Message, ToolCall, Usage
+
+# Anthropic `stop_reason` -> OpenAI `finish_reason`. `pause_turn` ends a turn the client may
+# continue, which OpenAI can only call "stop"; a context-window stop is a length stop.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def finish_reason(stop_reason: Any) -> str:
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def to_openai_usage(usage: Mapping[str, Any]) -> Usage:
+    """Anthropic counts cached input apart from `input_tokens`; OpenAI's prompt includes it."""
+    cache_read = _count(usage, "cache_read_input_tokens")
+    cache_write = _count(usage, "cache_creation_input_tokens")
+    prompt = _count(usage, "input_tokens") + cache_read + cache_write
+    completion = _count(usage, "output_tokens")
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {
+            "cached_tokens": cache_read,
+            "cache_creation_tokens": cache_write,
+        },
+    }
+
+
+def _count(usage: Mapping[str, Any], name: str) -> int:
+    value = usage.get(name)
+    return value if isinstance(value, int) else 0
+
+
+def completion_id(message_id: Any) -> str:
+    return f"chatcmpl-{message_id}"
+
+
+def tool_call(block: Mapping[str, Any]) -> ToolCall:
+    arguments = orjson.dumps(block.get("input") or {}).decode()
+    return {
+        "id": str(block.get("id")),
+        "type": "function",
+        "function": {"name": str(block.get("name")), "arguments": arguments},
+    }
+
+
+def from_anthropic_message(data: Mapping[str, Any], created: int) -> ChatCompletion:
+    content = data.get("content")
+    if data.get("type") != "message" or not isinstance(content, list):
+        raise UpstreamProtocolError("upstream response is not a Message with a content array")
+    blocks = [b for b in content if isinstance(b, dict)]
+    texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
+    calls = [tool_call(b) for b in blocks if b.get("type") == "tool_use"]
+    # OpenAI sends null content when the answer is only tool calls.
+    message: Message = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        message["tool_calls"] = calls
+    completion: ChatCompletion = {
+        "id": completion_id(data.get("id")),
+        "object": "chat.completion",
+        "created": created,
+        "model": str(data.get("model")),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(data.get("stop_reason")),
+            }
+        ],
+    }
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        completion["usage"] = to_openai_usage(usage)
+    return completion
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(f"upstream sent invalid JSON: {body[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("upstream sent JSON that is not an object")
+    return data

@@ -1,0 +1,48 @@
+"""Running the app under uvicorn, with the gateway told about shutdown as soon as it starts."""
+
+from __future__ import annotations
+
+from types import FrameType
+
+import uvicorn
+
+from proxy.app import build_app
+from proxy.config import GatewayConfig
+from proxy.gateway import Gateway
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server; on SIGTERM /readyz starts failing at once, so balancers drain us.
+
+    uvicorn then stops accepting, lets in-flight requests (streams too) finish within
+    `shutdown_grace_s`, cancels the rest, and runs the lifespan shutdown, which flushes
+    the request log.
+    """
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.gateway.shutting_down = True
+        super().handle_exit(sig, frame)
+
+
+def serve(config: GatewayConfig) -> None:
+    app = build_app(config)
+    server = GatewayServer(
+        uvicorn.Config(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            timeout_graceful_shutdown=int(config.server.shutdown_grace_s),
+        ),
+        app.state.gateway,
+    )
+    server.run()

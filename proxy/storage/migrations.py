@@ -1,0 +1,118 @@
+"""Numbered schema migrations, applied in order at start-up; applied names are recorded.
+
+Append new migrations to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import aiosqlite
+
+from proxy.accounts.schema import ACCOUNTS_V1
+from proxy.storage.rollup import BUCKET_COLUMNS, KEY_COLUMNS
+
+_REQUEST_INDEXES = (
+    "ts",
+    "key_name",
+    "owner",
+    "alias",
+    "provider",
+    "outcome",
+    "tenant",
+    "end_user",
+    "agent",
+)
+
+REQUESTS_V1 = (
+    """
+    CREATE TABLE requests (
+        request_id TEXT NOT NULL UNIQUE,
+        ts REAL NOT NULL,
+        endpoint TEXT NOT NULL,
+        key_name TEXT, owner TEXT, tenant TEXT, end_user TEXT, agent TEXT,
+        alias TEXT, provider TEXT, route_model TEXT,
+        attempts INTEGER NOT NULL,
+        failed_attempts TEXT,
+        outcome TEXT NOT NULL,
+        http_status INTEGER NOT NULL,
+        error_type TEXT, error_message TEXT,
+        streamed INTEGER NOT NULL, cached INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL, usage_estimated INTEGER NOT NULL,
+        cost_nano INTEGER, saved_cost_nano INTEGER NOT NULL,
+        latency_ms REAL NOT NULL, ttft_ms REAL, overhead_ms REAL NOT NULL,
+        client_ip TEXT, user_agent TEXT
+    )
+    """,
+    *(
+        f"CREATE INDEX requests_{c} ON requests ({c}{', ts' if c != 'ts' else ''})"
+        for c in _REQUEST_INDEXES
+    ),
+    """
+    CREATE TABLE debug_bodies (
+        request_id TEXT PRIMARY KEY,
+        ts REAL NOT NULL,
+        request_headers TEXT, request_body TEXT,
+        response_headers TEXT, response_body TEXT,
+        truncated INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX debug_bodies_ts ON debug_bodies (ts)",
+    f"""
+    CREATE TABLE usage_hourly (
+        hour INTEGER NOT NULL,
+        key_name TEXT NOT NULL, owner TEXT NOT NULL, alias TEXT NOT NULL, provider TEXT NOT NULL,
+        requests INTEGER NOT NULL, errors INTEGER NOT NULL, cache_hits INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL, cost_nano INTEGER NOT NULL,
+        unknown_cost_requests INTEGER NOT NULL, saved_cost_nano INTEGER NOT NULL,
+        latency_ms_sum REAL NOT NULL, ttft_ms_sum REAL NOT NULL, ttft_count INTEGER NOT NULL,
+        {", ".join(f"{c} INTEGER NOT NULL" for c in BUCKET_COLUMNS)},
+        PRIMARY KEY ({", ".join(KEY_COLUMNS)})
+    )
+    """,
+    "CREATE INDEX usage_hourly_owner ON usage_hourly (owner, hour)",
+    "CREATE INDEX usage_hourly_key ON usage_hourly (key_name, hour)",
+)
+
+MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("001_request_log", REQUESTS_V1),
+    ("002_accounts", ACCOUNTS_V1),
+]
+
+
+async def migrate(db: aiosqlite.Connection) -> list[str]:
+    """Apply what is missing, each migration in its own transaction; return their names."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+    )
+    await db.commit()
+    async with db.execute("SELECT name FROM _migrations") as cursor:
+        done = {row[0] for row in await cursor.fetchall()}
+    applied = []
+    for name, statements in MIGRATIONS:
+        if name in done:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                await db.execute(statement)
+            await db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+        except BaseException:
+            await db.rollback()
+            raise
+        await db.commit()
+        applied.append(name)
+    return applied
+
+
+async def open_database(path: str) -> aiosqlite.Connection:
+    """A connection in WAL mode with the schema up to date."""
+    db = await aiosqlite.connect(path, isolation_level=None)
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA synchronous=NORMAL")
+    await db.execute("PRAGMA busy_timeout=5000")
+    await db.execute("PRAGMA foreign_keys=ON")
+    await migrate(db)
+    return db

@@ -1,0 +1,206 @@
+"""Costs, usage and attribution as the request log records them, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import GatewayFactory
+from tests.support.configs import MOCK, alias, gateway_toml, provider
+from tests.support.fake_openai import FakeOpenAI, chunk, completion
+from tests.support.fake_upstream import Reset, json_reply, sse_reply
+from tests.support.gateway import KEY, RunningGateway
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def priced(fake: FakeOpenAI, db: Path, **extra: str) -> str:
+    sections = [
+        # type openai, so the built-in price table applies
+        provider("up", fake.url, kind="openai", api_key_env="UP_KEY", idle_timeout_s=0.5),
+        '[[models]]\nalias = "m"\nroutes = [{ provider = "up", model = "gpt-4o-mini" }]\n',
+        '[[models]]\nalias = "custom"\nroutes = [{ provider = "up", model = "llama", '
+        "input_price = 1.5, output_price = 2 }]\n",
+        '[[models]]\nalias = "unpriced"\nroutes = [{ provider = "up", model = "llama" }]\n',
+        f'[storage]\ndatabase = "{db}"\nflush_interval_ms = 10\n',
+        *extra.values(),
+    ]
+    return gateway_toml(*sections)
+
+
+def rows(db: Path, where: str = "1") -> list[dict[str, Any]]:
+    connection = sqlite3.connect(db)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in connection.execute(f"SELECT * FROM requests WHERE {where}")]
+    finally:
+        connection.close()
+
+
+async def wait_rows(db: Path, count: int) -> list[dict[str, Any]]:
+    for _ in range(200):
+        found = rows(db) if db.exists() else []
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} rows, found {len(rows(db))}")
+
+
+async def post(gw: RunningGateway, body: dict[str, Any], **headers: str) -> httpx.Response:
+    async with gw.http() as http:
+        return await http.post("/v1/chat/completions", json=body, headers={**AUTH, **headers})
+
+
+async def test_cost_header_and_row_with_cached_tokens(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 500,
+        "total_tokens": 1500,
+        "prompt_tokens_details": {"cached_tokens": 200},
+    }
+    fake_openai.enqueue(json_reply(completion("hi", usage=usage)))
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    response = await post(
+        gw,
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], "user": "body-user"},
+        **{"x-gateway-tenant": "acme", "x-gateway-agent": "planner", "user-agent": "tests/1"},
+    )
+    assert response.headers["x-gateway-cost-usd"] == "0.000435"
+    (row,) = await wait_rows(db, 1)
+    assert row["cost_nano"] == 435_000
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"]) == (
+        1000,
+        500,
+        200,
+    )
+    assert (row["tenant"], row["end_user"], row["agent"]) == ("acme", "body-user", "planner")
+    assert row["user_agent"] == "tests/1" and row["client_ip"] == "127.0.0.1"
+    assert row["key_name"] == "dev" and row["alias"] == "m" and row["provider"] == "up"
+    assert row["route_model"] == "gpt-4o-mini" and row["http_status"] == 200
+    assert row["request_id"] == response.headers["x-request-id"]
+    assert row["usage_estimated"] == 0 and row["streamed"] == 0
+
+
+async def test_route_override_and_unknown_price(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    custom = await post(gw, {"model": "custom", "messages": [{"role": "user", "content": "x"}]})
+    # 7 prompt x $1.5 + 3 completion x $2 per 1M = 16.5e-6 USD
+    assert custom.headers["x-gateway-cost-usd"] == "0.0000165"
+    unknown = await post(gw, {"model": "unpriced", "messages": [{"role": "user", "content": "x"}]})
+    assert unknown.headers["x-gateway-cost-usd"] == "unknown"
+    found = {r["alias"]: r for r in await wait_rows(db, 2)}
+    assert found["custom"]["cost_nano"] == 16_500
+    assert found["unpriced"]["cost_nano"] is None
+    assert found["unpriced"]["prompt_tokens"] == 7
+
+
+async def test_streaming_cost_comes_from_final_usage(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    async with gw.http() as http:
+        response = await http.post(
+            "/v1/chat/completions",
+            headers=AUTH,
+            json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "a b"}]},
+        )
+    assert response.status_code == 200
+    (row,) = await wait_rows(db, 1)
+    assert row["streamed"] == 1 and row["usage_estimated"] == 0
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (7, 3)
+    assert row["cost_nano"] == 7 * 150 + 3 * 600
+    assert row["ttft_ms"] is not None and row["ttft_ms"] <= row["latency_ms"]
+
+
+async def test_stream_without_usage_is_estimated_and_marked(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    events = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "12345678"}),
+        chunk({}, "stop"),
+        b"[DONE]",
+    ]
+    fake_openai.enqueue(sse_reply(fake_openai, events))
+    fake_openai.enqueue(sse_reply(fake_openai, [chunk({"content": "1234"}), Reset()]))
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x" * 40}]}
+    for _ in range(2):
+        async with gw.http() as http:
+            await http.post("/v1/chat/completions", headers=AUTH, json=body)
+    first, second = sorted(await wait_rows(db, 2), key=lambda r: r["ts"])
+    assert first["usage_estimated"] == 1
+    assert (first["prompt_tokens"], first["completion_tokens"]) == (10, 2)
+    assert first["cost_nano"] == 10 * 150 + 2 * 600
+    assert second["usage_estimated"] == 1 and second["outcome"] == "error"
+    assert second["completion_tokens"] == 1
+
+
+async def test_every_answered_request_has_a_row_errors_included(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    fake_openai.enqueue(*[json_reply({"error": {"message": "down"}}, status=503)] * 2)
+    statuses = [
+        (
+            await post(gw, {"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        ).status_code,
+        (
+            await post(gw, {"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+        ).status_code,
+        (await post(gw, {"model": "m"})).status_code,
+    ]
+    async with gw.http() as http:
+        statuses.append((await http.post("/v1/chat/completions", json={})).status_code)
+    assert statuses == [502, 404, 400, 401]
+    found = await wait_rows(db, 4)
+    assert sorted(r["http_status"] for r in found) == [400, 401, 404, 502]
+    failed = next(r for r in found if r["http_status"] == 502)
+    assert failed["attempts"] == 2 and "HTTP 503: down" in failed["failed_attempts"]
+    assert all(r["outcome"] == "error" and r["cost_nano"] == 0 for r in found)
+
+
+async def test_debug_log_redacts_secrets(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    toml = gateway_toml(
+        MOCK,
+        alias("m", ("demo", "echo")),
+        f'[storage]\ndatabase = "{db}"\nflush_interval_ms = 10\n',
+        "[debug_log]\nenabled = true\nmax_body_bytes = 60\n",
+    )
+    gw = await gateway_factory(toml)
+    await post(
+        gw,
+        {"model": "m", "messages": [{"role": "user", "content": "y" * 100}]},
+        cookie="session=abc",
+        **{"x-api-key": "sk-live-123"},
+    )
+    await wait_rows(db, 1)
+    connection = sqlite3.connect(db)
+    (headers, request_body, response_body, truncated) = connection.execute(
+        "SELECT request_headers, request_body, response_body, truncated FROM debug_bodies"
+    ).fetchone()
+    connection.close()
+    assert KEY not in headers and "sk-live-123" not in headers and "abc" not in headers
+    assert "[redacted]" in headers
+    assert len(request_body.encode()) <= 60 and truncated == 1
+    assert response_body.startswith('{"id"')
+    raw = (
+        db.read_bytes() + (tmp_path / "log.db-wal").read_bytes()
+        if (tmp_path / "log.db-wal").exists()
+        else db.read_bytes()
+    )
+    assert KEY.encode() not in raw

@@ -1,0 +1,115 @@
+"""Prometheus output after a scripted set of requests: names, labels, values, promtool."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import GatewayFactory
+from tests.support.configs import MOCK, gateway_toml, provider
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_upstream import json_reply
+from tests.support.gateway import KEY
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def scripted(gateway_factory: GatewayFactory, fake: FakeOpenAI, per_key: bool = False):  # type: ignore[no-untyped-def]
+    metrics = "[metrics]\nper_key_labels = true\n" if per_key else ""
+    gw = await gateway_factory(
+        gateway_toml(
+            provider("up", fake.url, kind="openai", api_key_env="UP_KEY"),
+            MOCK,
+            '[[models]]\nalias = "m"\nroutes = [{ provider = "up", model = "gpt-4o-mini" }, '
+            '{ provider = "demo", model = "echo" }]\n',
+            metrics,
+            attempts=0,
+        ),
+        env={"UP_KEY": "sk-up"},
+    )
+    fake.enqueue(json_reply({"error": {"message": "x"}}, status=500))
+    async with gw.http() as http:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(3):
+            assert (
+                await http.post("/v1/chat/completions", json=body, headers=AUTH)
+            ).status_code == 200
+        stream = {**body, "stream": True}
+        assert (
+            await http.post("/v1/chat/completions", json=stream, headers=AUTH)
+        ).status_code == 200
+        unknown = {**body, "model": "made-up-alias"}
+        assert (
+            await http.post("/v1/chat/completions", json=unknown, headers=AUTH)
+        ).status_code == 404
+        text = (await http.get("/metrics")).text
+    return text
+
+
+async def test_metric_values_after_scripted_requests(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI
+) -> None:
+    text = await scripted(gateway_factory, fake_openai)
+    found = samples(text)
+    ok = {"endpoint": "chat", "alias": "m", "status_class": "2xx"}
+    assert value(found, "gateway_requests_total", **ok, provider="up") == 3
+    assert value(found, "gateway_requests_total", **ok, provider="demo") == 1
+    assert (
+        value(
+            found,
+            "gateway_requests_total",
+            endpoint="chat",
+            alias="other",
+            provider="none",
+            status_class="4xx",
+        )
+        == 1
+    )
+    assert value(found, "gateway_fallbacks_total", alias="m") == 1
+    assert value(found, "gateway_upstream_errors_total", provider="up", reason="http_5xx") == 1
+    # Two plain answers (7 + 3 tokens) and one stream ("echo: hi": 7 + 2 tokens).
+    assert value(found, "gateway_tokens_total", alias="m", provider="up", type="prompt") == 21
+    assert value(found, "gateway_cost_usd_total", alias="m", provider="up") == pytest.approx(
+        (2 * (7 * 0.15 + 3 * 0.6) + 7 * 0.15 + 2 * 0.6) / 1e6
+    )
+    assert value(found, "gateway_overhead_seconds_count") == 5
+    assert value(found, "gateway_time_to_first_token_seconds_count", alias="m", provider="up") == 1
+    assert value(found, "gateway_circuit_state", provider="up") == 0
+    assert value(found, "gateway_in_flight_requests") == 0
+    assert ("gateway_log_rows_dropped_total", ()) in found
+    assert "made-up-alias" not in text and KEY not in text
+    assert 'key="' not in text
+
+
+async def test_per_key_labels_are_opt_in(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI
+) -> None:
+    text = await scripted(gateway_factory, fake_openai, per_key=True)
+    assert 'key="dev"' in text
+
+
+async def test_promtool_accepts_the_output(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI
+) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by `make test` (Debian package prometheus)"
+    text = await scripted(gateway_factory, fake_openai)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
