@@ -1,0 +1,277 @@
+"""Users and keys in the gateway's SQLite database: the management side (CLI and API).
+
+The request path never reads this store: it asks `DatabaseKeyStore`, an in-memory copy
+refreshed whenever `accounts_version` changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from proxy.accounts.secrets import new_key
+from proxy.errors import InvalidRequest, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    monthly_budget_nano: int | None
+    alert_thresholds: tuple[float, ...] | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: int
+    name: str
+    user: str
+    sha256: str
+    prefix: str
+    monthly_budget_nano: int | None
+    rpm: int | None
+    tpm: int | None
+    models: tuple[str, ...] | None
+    expires_at: float | None
+    active: bool
+    admin: bool
+    created_at: float
+    revoked_at: float | None
+
+    def usable(self, now: float) -> bool:
+        return self.active and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key as created: the only time its secret exists outside the client."""
+
+    record: KeyRecord
+    secret: str
+
+
+def usd_to_nano(usd: Decimal | float | str | None) -> int | None:
+    if usd is None:
+        return None
+    value = Decimal(str(usd))
+    if value < 0:
+        raise InvalidRequest("a budget cannot be negative", param="budget_usd")
+    return int(value.scaleb(9))
+
+
+_KEY_COLUMNS = (
+    "id, name, user_name, sha256, prefix, monthly_budget_nano, rpm, tpm, models, expires_at, "
+    "active, admin, created_at, revoked_at"
+)
+
+
+class AccountStore:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def version(self) -> int:
+        async with self._db.execute("SELECT version FROM accounts_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def create_user(
+        self,
+        name: str,
+        budget_usd: Decimal | None = None,
+        thresholds: Sequence[float] | None = None,
+    ) -> User:
+        if not name:
+            raise InvalidRequest("a user needs a name", param="name")
+        if await self.user(name, missing_ok=True) is not None:
+            raise InvalidRequest(f"user {name!r} already exists", param="name")
+        user = User(name, usd_to_nano(budget_usd), _thresholds(thresholds), time.time())
+        await self._write(
+            "INSERT INTO users (name, monthly_budget_nano, alert_thresholds, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (user.name, user.monthly_budget_nano, _json(user.alert_thresholds), user.created_at),
+        )
+        return user
+
+    async def user(self, name: str, *, missing_ok: bool = False) -> User | None:
+        async with self._db.execute(
+            "SELECT name, monthly_budget_nano, alert_thresholds, created_at FROM users "
+            "WHERE name = ?",
+            (name,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            if missing_ok:
+                return None
+            raise NotFound(f"no user named {name!r}", param="user")
+        return _user(row)
+
+    async def users(self) -> list[User]:
+        async with self._db.execute(
+            "SELECT name, monthly_budget_nano, alert_thresholds, created_at FROM users "
+            "ORDER BY name"
+        ) as cursor:
+            return [_user(row) for row in await cursor.fetchall()]
+
+    async def set_user_budget(
+        self, name: str, budget_usd: Decimal | None, thresholds: Sequence[float] | None = None
+    ) -> User:
+        await self.user(name)
+        await self._write(
+            "UPDATE users SET monthly_budget_nano = ?, "
+            "alert_thresholds = COALESCE(?, alert_thresholds) WHERE name = ?",
+            (usd_to_nano(budget_usd), _json(_thresholds(thresholds)), name),
+        )
+        user = await self.user(name)
+        assert user is not None
+        return user
+
+    async def create_key(
+        self,
+        user: str,
+        name: str,
+        *,
+        budget_usd: Decimal | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        models: Sequence[str] | None = None,
+        expires_at: float | None = None,
+        admin: bool = False,
+    ) -> NewKey:
+        await self.user(user)
+        if not name:
+            raise InvalidRequest("a key needs a name", param="name")
+        for value, param in ((rpm, "rpm"), (tpm, "tpm")):
+            if value is not None and value < 1:
+                raise InvalidRequest(f"{param} must be at least 1", param=param)
+        secret, digest, prefix = new_key()
+        try:
+            await self._write(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS[4:]}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, NULL)",
+                (
+                    name,
+                    user,
+                    digest,
+                    prefix,
+                    usd_to_nano(budget_usd),
+                    rpm,
+                    tpm,
+                    _json(tuple(models) if models else None),
+                    expires_at,
+                    int(admin),
+                    time.time(),
+                ),
+            )
+        except aiosqlite.IntegrityError:
+            raise InvalidRequest(f"user {user!r} already has a key named {name!r}") from None
+        record = await self.key_by_digest(digest)
+        assert record is not None
+        return NewKey(record, secret)
+
+    async def keys(self, user: str | None = None) -> list[KeyRecord]:
+        where, args = ("WHERE user_name = ?", (user,)) if user else ("", ())
+        async with self._db.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys {where} ORDER BY id", args
+        ) as cursor:
+            return [_key(row) for row in await cursor.fetchall()]
+
+    async def key(self, key_id: int) -> KeyRecord:
+        async with self._db.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(f"no key with id {key_id}", param="id")
+        return _key(row)
+
+    async def key_by_digest(self, digest: str) -> KeyRecord | None:
+        async with self._db.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE sha256 = ?", (digest,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _key(row)
+
+    async def update_key(self, key_id: int, **changes: Any) -> KeyRecord:
+        allowed = {"monthly_budget_nano", "rpm", "tpm", "models", "expires_at", "admin"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))}")
+        await self.key(key_id)
+        if "models" in changes:
+            changes["models"] = _json(tuple(changes["models"]) if changes["models"] else None)
+        if changes:
+            columns = ", ".join(f"{name} = ?" for name in changes)
+            await self._write(
+                f"UPDATE api_keys SET {columns} WHERE id = ?", (*changes.values(), key_id)
+            )
+        return await self.key(key_id)
+
+    async def revoke_key(self, key_id: int) -> KeyRecord:
+        await self.key(key_id)
+        await self._write(
+            "UPDATE api_keys SET active = 0, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+            (time.time(), key_id),
+        )
+        return await self.key(key_id)
+
+    async def usable_keys(self) -> list[KeyRecord]:
+        async with self._db.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE active = 1"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        now = time.time()
+        return [key for key in map(_key, rows) if key.usable(now)]
+
+    async def _write(self, sql: str, args: Sequence[Any]) -> None:
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute(sql, args)
+            await db.execute("UPDATE accounts_version SET version = version + 1")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+
+def _thresholds(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    if not all(0 < v <= 10 for v in values):
+        raise InvalidRequest("thresholds are fractions of the budget, e.g. 0.5, 0.8, 1.0")
+    return tuple(sorted(values))
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _user(row: Any) -> User:
+    thresholds = orjson.loads(row[2]) if row[2] else None
+    return User(row[0], row[1], tuple(thresholds) if thresholds else None, row[3])
+
+
+def _key(row: Any) -> KeyRecord:
+    models = orjson.loads(row[8]) if row[8] else None
+    return KeyRecord(
+        id=row[0],
+        name=row[1],
+        user=row[2],
+        sha256=row[3],
+        prefix=row[4],
+        monthly_budget_nano=row[5],
+        rpm=row[6],
+        tpm=row[7],
+        models=tuple(models) if models else None,
+        expires_at=row[9],
+        active=bool(row[10]),
+        admin=bool(row[11]),
+        created_at=row[12],
+        revoked_at=row[13],
+    )

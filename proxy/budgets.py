@@ -1,0 +1,120 @@
+"""Monthly budgets that cannot be overspent, even by many requests at once.
+
+Before a request is sent, its worst-case cost is reserved against its key's and its
+user's budget for the current calendar month (UTC); when it ends the reservation is
+settled to the real cost, or released if it failed. A reservation that does not fit is
+refused (402). Spend is loaded at start-up from the request log's hourly roll-ups, so it
+survives restarts; everything in between is in memory and exact within one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from proxy.errors import BudgetExceeded
+from proxy.pricing import usd
+
+
+def month_of(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m")
+
+
+def month_start(timestamp: float) -> float:
+    day = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One budget: a user's or a key's."""
+
+    kind: str  # "user" | "key"
+    name: str
+    limit_nano: int | None
+
+
+@dataclass(slots=True)
+class _Balance:
+    spent: int = 0
+    reserved: int = 0
+
+
+@dataclass(slots=True)
+class Reservation:
+    period: str
+    amount: int
+    accounts: tuple[Account, ...]
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    account: Account
+    period: str
+    threshold: float
+    spent_nano: int
+
+
+@dataclass(slots=True)
+class BudgetLedger:
+    clock: Callable[[], float]
+    thresholds: Callable[[Account], Iterable[float]]
+    _balances: dict[tuple[str, str, str], _Balance] = field(default_factory=dict)
+
+    def load(self, period: str, spent: Mapping[tuple[str, str], int]) -> None:
+        """Spend so far this month, per (kind, name), from the durable log."""
+        for (kind, name), nano in spent.items():
+            self._balance(period, kind, name).spent = nano
+
+    def spent(self, account: Account) -> int:
+        balance = self._balances.get((month_of(self.clock()), account.kind, account.name))
+        return 0 if balance is None else balance.spent
+
+    def reserve(self, accounts: Iterable[Account], amount: int) -> Reservation:
+        period = month_of(self.clock())
+        accounts = tuple(accounts)
+        for account in accounts:
+            if account.limit_nano is None:
+                continue
+            balance = self._balance(period, account.kind, account.name)
+            # Even a request whose worst case is free needs something left.
+            if balance.spent + balance.reserved + max(amount, 1) > account.limit_nano:
+                left = max(0, account.limit_nano - balance.spent - balance.reserved)
+                raise BudgetExceeded(
+                    f"the {account.kind} {account.name!r} has {usd(left)} USD left of its "
+                    f"monthly budget of {usd(account.limit_nano)} USD; this request may cost "
+                    f"up to {usd(amount)} USD"
+                )
+        for account in accounts:
+            self._balance(period, account.kind, account.name).reserved += amount
+        return Reservation(period, amount, accounts)
+
+    def settle(self, reservation: Reservation, cost: int) -> list[Crossing]:
+        """Turn the reservation into real spend; return the thresholds this crossed."""
+        self.release(reservation)
+        crossings = []
+        for account in reservation.accounts:
+            balance = self._balance(reservation.period, account.kind, account.name)
+            before = balance.spent
+            balance.spent += cost
+            if account.limit_nano:
+                crossings += [
+                    Crossing(account, reservation.period, t, balance.spent)
+                    for t in self.thresholds(account)
+                    if before < t * account.limit_nano <= balance.spent
+                ]
+        return crossings
+
+    def release(self, reservation: Reservation) -> None:
+        if reservation.done:
+            return
+        reservation.done = True
+        for account in reservation.accounts:
+            self._balance(
+                reservation.period, account.kind, account.name
+            ).reserved -= reservation.amount
+
+    def _balance(self, period: str, kind: str, name: str) -> _Balance:
+        return self._balances.setdefault((period, kind, name), _Balance())
