@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from types import FrameType
 
 import uvicorn
@@ -26,6 +27,10 @@ class GatewayServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.gateway.shutting_down = True
         super().handle_exit(sig, frame)
+        # uvicorn re-raises captured signals after a graceful stop, which would end the
+        # process "killed by SIGTERM"; a drained, flushed stop is a clean exit (status 0).
+        if sig == signal.SIGTERM:
+            self._captured_signals = [s for s in self._captured_signals if s != sig]
 
 
 def serve(config: GatewayConfig) -> None:

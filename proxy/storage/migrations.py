@@ -107,12 +107,12 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
     return applied
 
 
-async def open_database(path: str) -> aiosqlite.Connection:
+async def open_database(path: str, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
     """A connection in WAL mode with the schema up to date."""
     db = await aiosqlite.connect(path, isolation_level=None)
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute("PRAGMA busy_timeout=5000")
+    await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     await db.execute("PRAGMA foreign_keys=ON")
     await migrate(db)
     return db

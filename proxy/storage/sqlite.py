@@ -106,7 +106,8 @@ class SQLiteLogWriter:
 
     async def start(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = await open_database(self.path)
+        # A short busy timeout: a locked batch is better retried by us than waited on.
+        self._db = await open_database(self.path, busy_timeout_ms=1000)
         await self.prune_now()
         self._task = asyncio.get_running_loop().create_task(self._run())
 

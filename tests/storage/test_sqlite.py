@@ -1,0 +1,181 @@
+"""The batched SQLite writer on real files: counts, roll-ups, overflow, locks, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from proxy.storage.migrations import MIGRATIONS, open_database
+from proxy.storage.rollup import BUCKET_COLUMNS
+from proxy.storage.rows import FailedAttempt, RequestRow
+from proxy.storage.sqlite import SQLiteLogWriter
+
+NOW = time.time()
+
+
+def row(i: int, **changes: object) -> RequestRow:
+    base = RequestRow(
+        request_id=f"r{i}",
+        ts=NOW - (i % 3) * 3600,
+        endpoint="chat",
+        key_name=f"k{i % 2}",
+        owner="team" if i % 2 else None,
+        tenant=None,
+        end_user=None,
+        agent=None,
+        alias=("a", "b")[i % 2],
+        provider="p",
+        route_model="m",
+        attempts=1,
+        failed_attempts=(FailedAttempt("x", "y", "HTTP 503", 503),) if i % 5 == 0 else (),
+        outcome="error" if i % 7 == 0 else "ok",
+        http_status=200,
+        error_type=None,
+        error_message=None,
+        streamed=False,
+        cached=i % 11 == 0,
+        prompt_tokens=i,
+        completion_tokens=2 * i,
+        cached_tokens=i % 3,
+        usage_estimated=False,
+        cost_nano=None if i % 13 == 0 else 1000 + i,
+        saved_cost_nano=0,
+        latency_ms=float(i % 400) * 37,
+        ttft_ms=None if i % 2 else 5.0,
+        overhead_ms=0.2,
+        client_ip="127.0.0.1",
+        user_agent="t",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+async def test_many_concurrent_rows_are_all_written_with_matching_rollups(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), batch_size=100, flush_interval_ms=10)
+    await writer.start()
+
+    async def producer(start: int) -> None:
+        for i in range(start, start + 1000):
+            assert writer.enqueue(row(i))
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(producer(n * 1000) for n in range(5)))
+    await writer.close()
+    assert writer.rows_written == 5000 and writer.rows_dropped == 0
+    assert query(db, "SELECT count(*) FROM requests") == [(5000,)]
+    raw = query(
+        db,
+        """
+        SELECT CAST(ts / 3600 AS INTEGER) * 3600, COALESCE(key_name, ''), COALESCE(owner, ''),
+               alias, count(*), sum(outcome != 'ok'), sum(prompt_tokens),
+               sum(completion_tokens), COALESCE(sum(cost_nano), 0), sum(cost_nano IS NULL),
+               sum(cached)
+        FROM requests GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
+    )
+    rolled = query(
+        db,
+        """
+        SELECT hour, key_name, owner, alias, requests, errors, prompt_tokens,
+               completion_tokens, cost_nano, unknown_cost_requests, cache_hits
+        FROM usage_hourly ORDER BY 1, 2, 3, 4""",
+    )
+    assert raw == rolled
+    buckets = " + ".join(BUCKET_COLUMNS)
+    assert query(db, f"SELECT sum({buckets}) = sum(requests) FROM usage_hourly") == [(1,)]
+    assert query(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_unknown_cost_stays_null(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), flush_interval_ms=10)
+    await writer.start()
+    writer.enqueue(row(13))
+    await writer.close()
+    assert query(db, "SELECT cost_nano FROM requests") == [(None,)]
+    assert query(db, "SELECT cost_nano, unknown_cost_requests FROM usage_hourly") == [(0, 1)]
+
+
+async def test_overflow_is_counted_not_silent_and_never_blocks(tmp_path: Path) -> None:
+    writer = SQLiteLogWriter(str(tmp_path / "log.db"), queue_limit=10)
+    started = time.perf_counter()
+    results = [writer.enqueue(row(i)) for i in range(25)]
+    assert (time.perf_counter() - started) / 25 < 0.001
+    assert results.count(True) == 10 and writer.rows_dropped == 15
+    assert writer.queue_depth == 10
+
+
+async def test_close_flushes_everything_queued(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), batch_size=7, flush_interval_ms=60_000)
+    await writer.start()
+    for i in range(100):
+        writer.enqueue(row(i))
+    await writer.close()
+    assert query(db, "SELECT count(*) FROM requests") == [(100,)]
+
+
+async def test_database_locked_by_another_process_delays_but_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), batch_size=10, flush_interval_ms=10)
+    await writer.start()
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(db)!r}, isolation_level=None, timeout=10)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(2.5)\n"
+            "c.execute('COMMIT')\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as locker:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        slowest = 0.0
+        for i in range(50):
+            started = time.perf_counter()
+            writer.enqueue(row(i))
+            slowest = max(slowest, time.perf_counter() - started)
+            await asyncio.sleep(0.01)
+        assert slowest < 0.005
+        await asyncio.to_thread(locker.wait, 20)
+    await writer.close()
+    assert writer.batches_failed >= 1
+    assert query(db, "SELECT count(*) FROM requests") == [(50,)]
+
+
+async def test_retention_prunes_old_rows_and_rollups(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), flush_interval_ms=10, retention_days=1)
+    await writer.start()
+    writer.enqueue(row(1, ts=NOW - 3 * 86400))
+    writer.enqueue(row(2, ts=NOW))
+    await asyncio.sleep(0.1)
+    deleted = await writer.prune_now()
+    await writer.close()
+    assert deleted == 2  # the old raw row and its roll-up
+    assert query(db, "SELECT request_id FROM requests") == [("r2",)]
+    assert len(query(db, "SELECT * FROM usage_hourly")) == 1
+
+
+async def test_migrations_apply_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "log.db")
+    for _ in range(2):
+        db = await open_database(path)
+        await db.close()
+    names = query(tmp_path / "log.db", "SELECT name FROM _migrations ORDER BY name")
+    assert names == [(name,) for name, _ in MIGRATIONS]

@@ -1,0 +1,173 @@
+"""The real server process: graceful stop under load, SIGHUP reload, readiness on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.gateway import KEY
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config(tmp_path: Path, latency_ms: int, alias: str = "slow") -> str:
+    return f"""
+[server]
+host = "127.0.0.1"
+shutdown_grace_s = 10
+[[keys]]
+name = "dev"
+dev_only = true
+[providers.demo]
+type = "mock"
+latency_ms = {latency_ms}
+[[models]]
+alias = "{alias}"
+routes = [{{ provider = "demo", model = "echo" }}]
+[storage]
+database = "{tmp_path / "log.db"}"
+flush_interval_ms = 5000
+batch_size = 100000
+[logging]
+format = "json"
+"""
+
+
+class Server:
+    def __init__(self, tmp_path: Path, latency_ms: int = 300) -> None:
+        self.path = tmp_path / "gateway.toml"
+        self.path.write_text(config(tmp_path, latency_ms))
+        self.db = tmp_path / "log.db"
+        self.port = free_port()
+        self.log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "proxy",
+                "serve",
+                "--config",
+                str(self.path),
+                "--port",
+                str(self.port),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.02)
+        raise AssertionError("the server did not become ready")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        self.log.close()
+        return code
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    running = Server(tmp_path)
+    await running.ready()
+    yield running
+    running.stop()
+
+
+async def test_sigterm_under_load_finishes_requests_and_loses_no_row(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}]}
+        stream = {**body, "stream": True}
+        requests = [
+            asyncio.create_task(http.post("/v1/chat/completions", json=b, headers=AUTH))
+            for b in [body] * 40 + [stream] * 10
+        ]
+        await asyncio.sleep(0.15)  # all of them are in flight, waiting on the upstream
+        server.process.send_signal(signal.SIGTERM)
+        responses = await asyncio.gather(*requests, return_exceptions=True)
+    assert await asyncio.to_thread(server.stop) == 0
+    answered = [r for r in responses if isinstance(r, httpx.Response) and r.status_code == 200]
+    assert len(answered) == 50
+    assert all(
+        b"[DONE]" in r.content
+        for r in answered
+        if r.headers["content-type"].startswith("text/event-stream")
+    )
+    ids = {r.headers["x-request-id"] for r in answered}
+    connection = sqlite3.connect(server.db)
+    logged = {row[0] for row in connection.execute("SELECT request_id FROM requests")}
+    connection.close()
+    assert ids <= logged
+
+
+async def test_readyz_fails_as_soon_as_shutdown_starts(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        slow = asyncio.create_task(
+            http.post(
+                "/v1/chat/completions",
+                headers=AUTH,
+                json={"model": "slow", "messages": [{"role": "user", "content": "x"}]},
+            )
+        )
+        await asyncio.sleep(0.1)
+        # A keep-alive connection opened before the signal can still ask.
+        assert (await http.get("/readyz")).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+        try:
+            ready = (await http.get("/readyz")).status_code
+        except httpx.TransportError:
+            ready = 0  # no new connections either: drained
+        assert ready in (503, 0)
+        assert (await slow).status_code == 200
+
+
+async def test_sighup_reloads_and_an_invalid_file_keeps_the_old_config(
+    server: Server, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        models = (await http.get("/v1/models", headers=AUTH)).json()
+        assert [m["id"] for m in models["data"]] == ["slow"]
+        server.path.write_text(config(tmp_path, 0, alias="renamed"))
+        server.process.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            ids = [m["id"] for m in (await http.get("/v1/models", headers=AUTH)).json()["data"]]
+            if ids == ["renamed"]:
+                break
+        assert ids == ["renamed"]
+        server.path.write_text("[server\nbroken")
+        server.process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.3)
+        ids = [m["id"] for m in (await http.get("/v1/models", headers=AUTH)).json()["data"]]
+        assert ids == ["renamed"]
+        metrics = (await http.get("/metrics")).text
+    assert 'gateway_config_reloads_total{result="ok"} 1.0' in metrics
+    assert 'gateway_config_reloads_total{result="error"} 1.0' in metrics
+    assert server.process.poll() is None
