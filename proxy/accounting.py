@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from proxy.pricing import Price, TokenCounts
@@ -31,7 +32,7 @@ def settle_estimated(
     record.cost_nano = None if price is None else price.cost_nano(record.tokens)
 
 
-def estimate_prompt_tokens(request: ChatRequest) -> int:
+def estimate_prompt_tokens(request: Mapping[str, Any]) -> int:
     chars = sum(_content_chars(m.get("content")) for m in request.get("messages", ()))
     return _tokens(chars)
 

@@ -25,6 +25,7 @@ from proxy.metrics import Metrics, StatsCollector
 from proxy.middleware import RequestIdMiddleware
 from proxy.observer import Observer
 from proxy.pricing import unpriced_routes
+from proxy.services import Services
 from proxy.storage.sqlite import SQLiteLogWriter
 
 log = structlog.get_logger("proxy.app")
@@ -51,6 +52,7 @@ def build_app(config: GatewayConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sink.start()
+        gateway.services = await Services.open(config, metrics)
         gateway.start(config)
         metrics_server = serve_metrics(config, metrics)
         announce(config, gateway)
@@ -62,6 +64,7 @@ def build_app(config: GatewayConfig) -> Starlette:
             if metrics_server is not None:
                 metrics_server.shutdown()
             await gateway.aclose()
+            await gateway.services.close()
             await sink.close()
             log.info("stopped", rows_written=sink.rows_written, rows_dropped=sink.rows_dropped)
 

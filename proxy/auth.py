@@ -26,6 +26,8 @@ class Principal:
     rpm: int | None = None
     tpm: int | None = None
     key_budget_nano: int | None = None
+    user_budget_nano: int | None = None
+    alert_thresholds: tuple[float, ...] | None = None
 
     def may_use(self, alias: str) -> bool:
         return self.allowed_aliases is None or alias in self.allowed_aliases
@@ -58,7 +60,8 @@ class StaticKeyStore:
 
     def __init__(self, keys: Iterable[StaticKey]) -> None:
         self._keys = {
-            key.sha256: Principal(key.name, key.sha256, debug_log=key.debug_log) for key in keys
+            key.sha256: Principal(key.name, key.sha256, debug_log=key.debug_log, admin=key.admin)
+            for key in keys
         }
 
     def lookup(self, digest: str) -> Principal | None:

@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import aiosqlite
+
 from proxy.errors import BudgetExceeded
 from proxy.pricing import usd
 
@@ -33,6 +35,7 @@ class Account:
     kind: str  # "user" | "key"
     name: str
     limit_nano: int | None
+    thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
 
 
 @dataclass(slots=True)
@@ -60,7 +63,6 @@ class Crossing:
 @dataclass(slots=True)
 class BudgetLedger:
     clock: Callable[[], float]
-    thresholds: Callable[[Account], Iterable[float]]
     _balances: dict[tuple[str, str, str], _Balance] = field(default_factory=dict)
 
     def load(self, period: str, spent: Mapping[tuple[str, str], int]) -> None:
@@ -102,7 +104,7 @@ class BudgetLedger:
             if account.limit_nano:
                 crossings += [
                     Crossing(account, reservation.period, t, balance.spent)
-                    for t in self.thresholds(account)
+                    for t in account.thresholds
                     if before < t * account.limit_nano <= balance.spent
                 ]
         return crossings
@@ -118,3 +120,17 @@ class BudgetLedger:
 
     def _balance(self, period: str, kind: str, name: str) -> _Balance:
         return self._balances.setdefault((period, kind, name), _Balance())
+
+
+async def month_spend(db: aiosqlite.Connection, now: float) -> dict[tuple[str, str], int]:
+    """This month's spend per user and per key, from the request log's roll-ups."""
+    spent: dict[tuple[str, str], int] = {}
+    for kind, column in (("user", "owner"), ("key", "key_name")):
+        async with db.execute(
+            f"SELECT {column}, SUM(cost_nano) FROM usage_hourly "
+            f"WHERE hour >= ? AND {column} != '' GROUP BY {column}",
+            (month_start(now) // 3600 * 3600,),
+        ) as cursor:
+            for name, total in await cursor.fetchall():
+                spent[(kind, name)] = int(total or 0)
+    return spent

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from proxy.auth import KeyStore, StaticKeyStore
+from proxy.auth import ChainedKeyStore, KeyStore, StaticKeyStore
 from proxy.backoff import Backoff
 from proxy.circuit import CircuitBreaker, CircuitState
 from proxy.config import ConfigError, GatewayConfig, load_config
@@ -17,6 +17,7 @@ from proxy.metrics import Metrics
 from proxy.pricing import PriceTable
 from proxy.providers import ADAPTERS, Provider, build_provider
 from proxy.router import Router
+from proxy.services import Services
 
 log = structlog.get_logger("proxy.gateway")
 # How long a replaced Runtime waits for its last requests before closing its connections.
@@ -50,6 +51,7 @@ class Gateway:
         self._runtime: Runtime | None = None
         self.breakers: dict[str, CircuitBreaker] = {}
         self.shutting_down = False
+        self.services: Services | None = None
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -111,9 +113,15 @@ class Gateway:
             config=config,
             providers=providers,
             router=Router(config, providers, self.breakers, self.prices),
-            keys=StaticKeyStore(config.keys),
+            keys=self._keys(config),
             failover=Failover(config.retry, Backoff(config.retry)),
         )
+
+    def _keys(self, config: GatewayConfig) -> KeyStore:
+        static = StaticKeyStore(config.keys)
+        if self.services is None:
+            return static
+        return ChainedKeyStore(static, self.services.keys)
 
     def _breaker(self, name: str, config: GatewayConfig) -> CircuitBreaker:
         breaker = self.breakers.get(name)

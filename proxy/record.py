@@ -48,6 +48,8 @@ class RequestRecord:
     usage_estimated: bool = False
     cost_nano: int | None = None
     cached: bool = False
+    cache_status: str | None = None  # "HIT" | "MISS" when the cache was consulted
+    extra_headers: dict[str, str] = field(default_factory=dict)  # rate-limit headers
     saved_cost_nano: int = 0
     client_disconnected: bool = False
     dropped_params: tuple[str, ...] = ()

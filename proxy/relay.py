@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 
 import orjson
 
@@ -114,3 +115,32 @@ def error_event(failure: UpstreamFailure) -> bytes:
         "code": "upstream_stream_error",
     }
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
+def replay(completion: dict[str, Any], keep_usage: bool) -> bytes:
+    """A stored chat.completion as a complete SSE stream, for a cached answer."""
+    events = []
+    base = {k: completion.get(k) for k in ("id", "created", "model")}
+    base["object"] = "chat.completion.chunk"
+    for choice in completion.get("choices") or ():
+        message = choice.get("message") or {}
+        index = choice.get("index", 0)
+        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [
+                {**call, "index": i} for i, call in enumerate(message["tool_calls"])
+            ]
+        events.append(
+            {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+        )
+        events.append(
+            {
+                **base,
+                "choices": [
+                    {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+                ],
+            }
+        )
+    if keep_usage and completion.get("usage"):
+        events.append({**base, "choices": [], "usage": completion["usage"]})
+    return b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + DONE

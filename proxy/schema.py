@@ -7,6 +7,7 @@ upstream happened to answer. Everything else passes through untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
 import orjson
@@ -201,7 +202,7 @@ def wants_usage(request: ChatRequest) -> bool:
     return bool(options.get("include_usage"))
 
 
-def max_output_tokens(request: ChatRequest) -> int | None:
+def max_output_tokens(request: Mapping[str, Any]) -> int | None:
     value = request.get("max_completion_tokens") or request.get("max_tokens")
     return value if isinstance(value, int) else None
 

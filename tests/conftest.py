@@ -27,6 +27,9 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         if "[storage]" not in toml:
             database = tmp_path / f"gateway-{len(running)}.db"
             toml += f'\n[storage]\ndatabase = "{database}"\nflush_interval_ms = 20\n'
+        if "[cache]" not in toml:
+            # Tests of upstream behaviour repeat identical requests; cache tests opt in.
+            toml += "\n[cache]\nenabled = false\n"
         path = tmp_path / f"gateway-{len(running)}.toml"
         path.write_text(toml)
         gateway = await RunningGateway(path, env).start()

@@ -12,7 +12,7 @@ NOW = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC).timestamp()
 
 def ledger(clock: list[float] | None = None) -> BudgetLedger:
     times = clock or [NOW]
-    return BudgetLedger(clock=lambda: times[0], thresholds=lambda a: (0.5, 0.8, 1.0))
+    return BudgetLedger(clock=lambda: times[0])
 
 
 def test_reservations_never_exceed_the_limit() -> None:

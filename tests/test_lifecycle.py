@@ -72,6 +72,7 @@ class Server:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.url = f"http://127.0.0.1:{self.port}"
+        self.signalled = False
 
     async def ready(self) -> None:
         async with httpx.AsyncClient() as http:
@@ -84,9 +85,14 @@ class Server:
                 await asyncio.sleep(0.02)
         raise AssertionError("the server did not become ready")
 
+    def terminate(self) -> None:
+        self.signalled = True
+        self.process.send_signal(signal.SIGTERM)
+
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        # One SIGTERM only: a second one during the final teardown would kill the process.
+        if not self.signalled:
+            self.terminate()
         code = self.process.wait(30)
         self.log.close()
         return code
@@ -109,7 +115,7 @@ async def test_sigterm_under_load_finishes_requests_and_loses_no_row(server: Ser
             for b in [body] * 40 + [stream] * 10
         ]
         await asyncio.sleep(0.15)  # all of them are in flight, waiting on the upstream
-        server.process.send_signal(signal.SIGTERM)
+        server.terminate()
         responses = await asyncio.gather(*requests, return_exceptions=True)
     assert await asyncio.to_thread(server.stop) == 0
     answered = [r for r in responses if isinstance(r, httpx.Response) and r.status_code == 200]
@@ -138,7 +144,7 @@ async def test_readyz_fails_as_soon_as_shutdown_starts(server: Server) -> None:
         await asyncio.sleep(0.1)
         # A keep-alive connection opened before the signal can still ask.
         assert (await http.get("/readyz")).status_code == 200
-        server.process.send_signal(signal.SIGTERM)
+        server.terminate()
         await asyncio.sleep(0.05)
         try:
             ready = (await http.get("/readyz")).status_code

@@ -14,7 +14,7 @@ import time
 
 import structlog
 
-from proxy.accounts.store import AccountStore, KeyRecord
+from proxy.accounts.store import AccountStore, KeyRecord, User
 from proxy.auth import Principal
 
 log = structlog.get_logger("proxy.keys")
@@ -52,7 +52,10 @@ class DatabaseKeyStore:
         if version == self._version:
             return
         keys = await self._store.usable_keys()
-        self._keys = {key.sha256: (principal(key), key.expires_at) for key in keys}
+        users = {user.name: user for user in await self._store.users()}
+        self._keys = {
+            key.sha256: (principal(key, users.get(key.user)), key.expires_at) for key in keys
+        }
         self._version = version
 
     async def _poll(self) -> None:
@@ -64,9 +67,10 @@ class DatabaseKeyStore:
                 log.warning("key_refresh_failed", error=str(exc))
 
 
-def principal(key: KeyRecord) -> Principal:
+def principal(key: KeyRecord, user: User | None) -> Principal:
     return Principal(
-        key_name=key.name,
+        # Key names are unique per user; the log and metrics need them unique overall.
+        key_name=f"{key.user}/{key.name}",
         key_sha256=key.sha256,
         allowed_aliases=frozenset(key.models) if key.models else None,
         owner=key.user,
@@ -75,4 +79,6 @@ def principal(key: KeyRecord) -> Principal:
         rpm=key.rpm,
         tpm=key.tpm,
         key_budget_nano=key.monthly_budget_nano,
+        user_budget_nano=user.monthly_budget_nano if user else None,
+        alert_thresholds=user.alert_thresholds if user else None,
     )

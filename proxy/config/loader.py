@@ -15,6 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from proxy.config.sections import (
+    read_alerts,
+    read_budgets,
+    read_cache,
+    read_credentials,
     read_debug_log,
     read_logging,
     read_metrics,
@@ -85,6 +89,10 @@ def _build(
     debug_log = read_debug_log(root.section("debug_log"))
     logging = read_logging(root.section("logging"))
     metrics = read_metrics(root.section("metrics"))
+    budgets = read_budgets(root.section("budgets"))
+    alerts = read_alerts(root.section("alerts"))
+    credentials = read_credentials(root.section("credentials"), env)
+    cache = read_cache(root.section("cache"))
     root.reject_unknown()
     warnings = list(root.problems.warnings)
     for alias in aliases.values():
@@ -103,6 +111,10 @@ def _build(
         debug_log=debug_log,
         logging=logging,
         metrics=metrics,
+        budgets=budgets,
+        alerts=alerts,
+        credentials=credentials,
+        cache=cache,
         warnings=tuple(warnings),
     )
 
@@ -200,6 +212,7 @@ def _keys(
             k.error("name", "is required")
         dev_only = k.boolean("dev_only", False)
         debug = k.boolean("debug_log", False)
+        admin = k.boolean("admin", False)
         key_env = k.string("key_env", "")
         digest = k.string("key_sha256", "").lower()
         k.reject_unknown()
@@ -221,7 +234,7 @@ def _keys(
         elif len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             k.error("key_sha256", "must be 64 hex characters (the sha256 of the key)")
             continue
-        keys.append(StaticKey(name=name, sha256=digest, dev_only=dev_only, debug_log=debug))
+        keys.append(StaticKey(name, digest, dev_only=dev_only, debug_log=debug, admin=admin))
     return tuple(keys)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from proxy.config.toml import Section
 from proxy.config.types import (
+    AlertsConfig,
+    BudgetsConfig,
+    CacheConfig,
+    CredentialsConfig,
     DebugLogConfig,
     LoggingConfig,
     MetricsConfig,
@@ -75,3 +80,44 @@ def _price(s: Section, key: str) -> Decimal | None:
     # TOML floats arrive as binary floats; repr gives the shortest text that round-trips,
     # which is what the operator wrote (0.15, not 0.1499999...).
     return Decimal(repr(value)) if isinstance(s.data[key], float) else Decimal(int(value))
+
+
+CACHE_SCOPES = ("user", "key", "global")
+
+
+def read_budgets(s: Section) -> BudgetsConfig:
+    reserve = _price(s, "default_reserve_usd")
+    thresholds = s.number_list("alert_thresholds", (0.5, 0.8, 1.0))
+    if any(not 0 < t <= 10 for t in thresholds):
+        s.error("alert_thresholds", "must be fractions of the budget, e.g. [0.5, 0.8, 1.0]")
+    s.reject_unknown()
+    return BudgetsConfig(
+        default_reserve_usd=Decimal("0.05") if reserve is None else reserve,
+        alert_thresholds=tuple(sorted(thresholds)),
+    )
+
+
+def read_alerts(s: Section) -> AlertsConfig:
+    url = s.string("webhook_url", "")
+    if url and not url.startswith(("http://", "https://")):
+        s.error("webhook_url", "must start with http:// or https://")
+    s.reject_unknown()
+    return AlertsConfig(webhook_url=url)
+
+
+def read_credentials(s: Section, env: Mapping[str, str]) -> CredentialsConfig:
+    name = s.string("master_key_env", "GATEWAY_MASTER_KEY")
+    s.reject_unknown()
+    return CredentialsConfig(master_key_env=name, master_key=env.get(name) or None)
+
+
+def read_cache(s: Section) -> CacheConfig:
+    config = CacheConfig(
+        enabled=s.boolean("enabled", True),
+        max_entries=s.integer("max_entries", 10_000, minimum=1),
+        max_bytes=s.integer("max_bytes", 100 * 1024 * 1024, minimum=1),
+        ttl_s=s.number("ttl_s", 300, minimum=0.001),
+        scope=s.choice("scope", CACHE_SCOPES, "user") or "user",
+    )
+    s.reject_unknown()
+    return config

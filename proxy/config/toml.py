@@ -125,6 +125,17 @@ class Section:
             return default
         return int(self.number(key, default, minimum=minimum, maximum=maximum))
 
+    def number_list(self, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        ):
+            self.error(key, "must be an array of numbers")
+            return default
+        return tuple(float(v) for v in value)
+
     def reject_unknown(self) -> None:
         for key in self.data:
             if key not in self.seen:

@@ -49,6 +49,7 @@ class StaticKey:
     sha256: str
     dev_only: bool = False
     debug_log: bool = False
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,32 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetsConfig:
+    default_reserve_usd: Decimal = Decimal("0.05")
+    alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    webhook_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsConfig:
+    master_key_env: str = "GATEWAY_MASTER_KEY"
+    master_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    enabled: bool = True
+    max_entries: int = 10_000
+    max_bytes: int = 100 * 1024 * 1024
+    ttl_s: float = 300.0
+    scope: str = "user"
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str
     server: ServerConfig
@@ -149,6 +176,10 @@ class GatewayConfig:
     debug_log: DebugLogConfig = field(default_factory=DebugLogConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    budgets: BudgetsConfig = field(default_factory=BudgetsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     warnings: tuple[str, ...] = ()
 
     def usable_routes(self, alias: AliasConfig) -> tuple[RouteConfig, ...]:

@@ -5,15 +5,33 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
+import orjson
 import structlog
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 from proxy.accounting import settle, settle_estimated
-from proxy.asgi import EVENT_STREAM, NO_BUFFERING, NO_CACHE, DisconnectWatcher
-from proxy.endpoints.proxied import Call, ProxiedEndpoint, call_plain, gateway_headers, note_route
+from proxy.asgi import (
+    EVENT_STREAM,
+    NO_BUFFERING,
+    NO_CACHE,
+    DisconnectWatcher,
+    header,
+    send_response,
+)
+from proxy.cache import CachedAnswer, cache_key
+from proxy.endpoints.proxied import (
+    Call,
+    ProxiedEndpoint,
+    call_plain,
+    exchange_plain,
+    gateway_headers,
+    note_route,
+    respond_plain,
+)
 from proxy.errors import UpstreamFailure, UpstreamProtocolError
+from proxy.pricing import TokenCounts
 from proxy.record import RequestRecord
-from proxy.relay import DONE, ChunkEncoder, OpenedStream, error_event, open_stream
+from proxy.relay import DONE, ChunkEncoder, OpenedStream, error_event, open_stream, replay
 from proxy.router import Route
 from proxy.schema import ChatRequest, parse_chat_request, wants_usage
 from proxy.transport import UpstreamRequest
@@ -30,11 +48,22 @@ class ChatCompletions(ProxiedEndpoint):
         return parse_chat_request(body)  # type: ignore[return-value]
 
     async def serve(self, call: Call, request: ChatRequest) -> None:
-        call.record.stream = bool(request.get("stream"))
-        if call.record.stream:
+        record = call.record
+        record.stream = bool(request.get("stream"))
+        services = self._gateway.services
+        cache = services.cache if services is not None and cacheable(call.scope) else None
+        key = ""
+        if cache is not None:
+            key = cache_key(call.alias.name, cache_scope(call), request)
+            hit = cache.get(key)
+            record.cache_status = "MISS" if hit is None else "HIT"
+            if hit is not None:
+                await self._from_cache(call, request, hit)
+                return
+        if record.stream:
             await self._stream(call, request)
             return
-        request_id = call.record.request_id
+        request_id = record.request_id
 
         def build(route: Route) -> UpstreamRequest:
             return route.provider.adapter.chat_request(
@@ -44,7 +73,45 @@ class ChatCompletions(ProxiedEndpoint):
         def parse(route: Route, body: bytes) -> dict[str, Any]:
             return route.provider.adapter.chat_response(body)  # type: ignore[return-value]
 
-        await call_plain(call, build, parse)
+        if cache is None:
+            await call_plain(call, build, parse)
+            return
+        answer, shared = await cache.share(key, lambda: exchange_plain(call, build, parse))
+        body = orjson.dumps(answer.body)
+        if shared:  # another identical request made the call; this one rode along
+            price = answer.route.price
+            usage = TokenCounts.from_usage(answer.body.get("usage"))
+            mark_cached(record, None if price is None else price.cost_nano(usage))
+            record.cache_status = "HIT"
+        await respond_plain(call, answer, body)
+        if not shared:
+            cache.put(
+                key,
+                answer.body,
+                body,
+                answer.route.provider.name,
+                answer.route.model,
+                record.cost_nano,
+            )
+
+    async def _from_cache(self, call: Call, request: ChatRequest, hit: CachedAnswer) -> None:
+        record = call.record
+        mark_cached(record, hit.cost_nano)
+        record.provider, record.route_model = hit.provider, hit.route_model
+        record.status = 200
+        call.watcher.stop()
+        if not record.stream:
+            if record.debug:
+                record.response_body = hit.body
+            await send_response(call.send, 200, hit.body, gateway_headers(record))
+            return
+        headers = [EVENT_STREAM, NO_CACHE, NO_BUFFERING, *gateway_headers(record)]
+        await call.send({"type": "http.response.start", "status": 200, "headers": headers})
+        record.first_token_s = perf_counter() - record.started
+        body = replay(hit.completion, keep_usage=wants_usage(request))
+        if record.debug:
+            record.response_body = body
+        await call.send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _stream(self, call: Call, request: ChatRequest) -> None:
         record = call.record
@@ -68,6 +135,30 @@ class ChatCompletions(ProxiedEndpoint):
                 settle(record, route.price, usage)
             else:
                 settle_estimated(record, route.price, request, encoder.content_chars)
+
+
+def cacheable(scope: Scope) -> bool:
+    """Clients opt out per request with Cache-Control: no-cache or no-store."""
+    directives = (header(scope, b"cache-control") or "").lower()
+    return "no-cache" not in directives and "no-store" not in directives
+
+
+def cache_scope(call: Call) -> str:
+    """Whose answers a request may share: one user's are never served to another."""
+    scope = call.runtime.config.cache.scope
+    principal = call.principal
+    if scope == "global":
+        return "global"
+    if scope == "user" and principal.owner is not None:
+        return f"user:{principal.owner}"
+    return f"key:{principal.key_name}"
+
+
+def mark_cached(record: RequestRecord, saved_nano: int | None) -> None:
+    record.cached = True
+    record.tokens = TokenCounts()
+    record.cost_nano = 0
+    record.saved_cost_nano = saved_nano or 0
 
 
 async def relay_rest(

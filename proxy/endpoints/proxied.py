@@ -50,6 +50,7 @@ class Call:
     record: RequestRecord
     alias: Alias
     deadline: float  # loop time
+    scope: Scope
     send: Send
     watcher: DisconnectWatcher
 
@@ -111,17 +112,35 @@ class ProxiedEndpoint:
         record.alias = alias.name
         principal.check_alias(alias.name)
         deadline = asyncio.get_running_loop().time() + runtime.config.retry.deadline_s
-        async with DisconnectWatcher(receive) as watcher:
-            call = Call(runtime, principal, record, alias, deadline, send, watcher)
-            await self.serve(call, request)
+        services = self._gateway.services
+        admission = None
+        if services is not None:
+            admission = services.access.admit(principal, alias, request)  # 429, 402
+            record.extra_headers = admission.headers
+        try:
+            async with DisconnectWatcher(receive) as watcher:
+                call = Call(runtime, principal, record, alias, deadline, scope, send, watcher)
+                await self.serve(call, request)
+        finally:
+            if services is not None and admission is not None:
+                services.access.settle(admission, record)
 
 
-async def call_plain(
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A plain upstream answer, already in OpenAI's shape with the alias as its model."""
+
+    route: Route
+    body: dict[str, Any]
+    dropped: tuple[str, ...]
+
+
+async def exchange_plain(
     call: Call,
     build: Callable[[Route], UpstreamRequest],
     parse: Callable[[Route, bytes], dict[str, Any]],
-) -> None:
-    """A non-streaming exchange: failover over the routes, then one JSON response."""
+) -> Answer:
+    """A non-streaming exchange: failover over the routes until one answers."""
     record = call.record
 
     async def attempt(route: Route, deadline: float) -> tuple[dict[str, Any], UpstreamRequest]:
@@ -145,15 +164,30 @@ async def call_plain(
     route, (answer, upstream) = await call.runtime.failover.run(
         routes, attempt, record, call.deadline
     )
-    note_route(record, route, upstream.dropped)
     answer["model"] = call.alias.name
-    settle(record, route.price, answer.get("usage"))
+    return Answer(route, answer, upstream.dropped)
+
+
+async def respond_plain(call: Call, answer: Answer, body: bytes | None = None) -> None:
+    """Account for the answer and send it as one JSON response."""
+    record = call.record
+    note_route(record, answer.route, answer.dropped)
+    if not record.cached:
+        settle(record, answer.route.price, answer.body.get("usage"))
     record.status = 200
-    body = orjson.dumps(answer)
+    body = orjson.dumps(answer.body) if body is None else body
     if record.debug:
         record.response_body = body
     call.watcher.stop()
     await send_response(call.send, 200, body, gateway_headers(record))
+
+
+async def call_plain(
+    call: Call,
+    build: Callable[[Route], UpstreamRequest],
+    parse: Callable[[Route, bytes], dict[str, Any]],
+) -> None:
+    await respond_plain(call, await exchange_plain(call, build, parse))
 
 
 def note_route(record: RequestRecord, route: Route, dropped: tuple[str, ...]) -> None:
@@ -177,4 +211,7 @@ def gateway_headers(record: RequestRecord) -> Headers:
         headers.append((b"x-gateway-cost-usd", cost.encode()))
     if record.dropped_params:
         headers.append((b"x-gateway-dropped-params", ",".join(record.dropped_params).encode()))
+    if record.cache_status is not None:
+        headers.append((b"x-cache", record.cache_status.encode()))
+    headers += [(name.encode(), value.encode()) for name, value in record.extra_headers.items()]
     return headers

@@ -76,9 +76,20 @@ REQUESTS_V1 = (
     "CREATE INDEX usage_hourly_key ON usage_hourly (key_name, hour)",
 )
 
+BUDGET_ALERTS_V1 = (
+    """
+    CREATE TABLE budget_alerts (
+        period TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, threshold REAL NOT NULL,
+        fired_at REAL NOT NULL,
+        PRIMARY KEY (period, kind, name, threshold)
+    )
+    """,
+)
+
 MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("001_request_log", REQUESTS_V1),
     ("002_accounts", ACCOUNTS_V1),
+    ("003_budget_alerts", BUDGET_ALERTS_V1),
 ]
 
 

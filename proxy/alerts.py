@@ -1,0 +1,102 @@
+"""Budget threshold alerts: a log line, a metric, and an optional webhook, once each.
+
+Each (period, account, threshold) fires once: the fact is kept in the database, so a
+restart does not repeat it. Webhooks are POSTed in the background with retries; a slow
+or failing receiver never delays a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+import aiohttp
+import aiosqlite
+import structlog
+
+from proxy.budgets import Crossing
+from proxy.metrics import Metrics
+from proxy.pricing import usd
+
+log = structlog.get_logger("proxy.alerts")
+
+WEBHOOK_ATTEMPTS = 4
+WEBHOOK_TIMEOUT_S = 5.0
+
+
+class Alerter:
+    def __init__(self, db: aiosqlite.Connection, metrics: Metrics, webhook_url: str) -> None:
+        self._db = db
+        self._metrics = metrics
+        self._url = webhook_url
+        self._fired: set[tuple[str, str, str, float]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        async with self._db.execute(
+            "SELECT period, kind, name, threshold FROM budget_alerts"
+        ) as cursor:
+            self._fired = {(r[0], r[1], r[2], float(r[3])) for r in await cursor.fetchall()}
+        if self._url:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
+            )
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=WEBHOOK_TIMEOUT_S)
+        for task in self._tasks:
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+
+    def crossed(self, crossing: Crossing) -> None:
+        account = crossing.account
+        fact = (crossing.period, account.kind, account.name, crossing.threshold)
+        if fact in self._fired:
+            return
+        self._fired.add(fact)
+        payload = {
+            "event": "budget_threshold_crossed",
+            "period": crossing.period,
+            "account_type": account.kind,
+            "account": account.name,
+            "threshold": crossing.threshold,
+            "spent_usd": usd(crossing.spent_nano),
+            "budget_usd": usd(account.limit_nano or 0),
+        }
+        log.warning("budget_threshold_crossed", **payload)
+        self._metrics.budget_alerts.labels(f"{crossing.threshold:g}").inc()
+        self._spawn(self._remember(fact))
+        if self._session is not None:
+            self._spawn(self._post(payload))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _remember(self, fact: tuple[str, str, str, float]) -> None:
+        with contextlib.suppress(Exception):  # worst case: the alert may repeat after a restart
+            await self._db.execute(
+                "INSERT OR IGNORE INTO budget_alerts (period, kind, name, threshold, fired_at) "
+                "VALUES (?, ?, ?, ?, unixepoch())",
+                fact,
+            )
+
+    async def _post(self, payload: dict[str, object]) -> None:
+        assert self._session is not None
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            try:
+                async with self._session.post(self._url, json=payload) as response:
+                    if response.status < 300:
+                        return
+                    reason = f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+            log.warning("alert_webhook_failed", attempt=attempt + 1, reason=reason)
+            await asyncio.sleep(0.5 * 2**attempt)
+        log.error("alert_webhook_gave_up", account=payload["account"])

@@ -1,0 +1,54 @@
+"""The stateful services behind access control, opened once at start-up, closed at exit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import aiosqlite
+
+from proxy.access import AccessControl
+from proxy.accounts.keycache import DatabaseKeyStore
+from proxy.accounts.store import AccountStore
+from proxy.alerts import Alerter
+from proxy.budgets import BudgetLedger, month_of, month_spend
+from proxy.cache import ResponseCache
+from proxy.config import GatewayConfig
+from proxy.metrics import Metrics
+from proxy.ratelimit import RateLimiter
+from proxy.storage.migrations import open_database
+
+
+@dataclass(slots=True)
+class Services:
+    db: aiosqlite.Connection
+    accounts: AccountStore
+    keys: DatabaseKeyStore
+    access: AccessControl
+    alerter: Alerter
+    cache: ResponseCache | None
+
+    @classmethod
+    async def open(cls, config: GatewayConfig, metrics: Metrics) -> Services:
+        db = await open_database(config.storage.database)
+        accounts = AccountStore(db)
+        keys = DatabaseKeyStore(accounts)
+        await keys.start()
+        now = time.time()
+        ledger = BudgetLedger(clock=time.time)
+        ledger.load(month_of(now), await month_spend(db, now))
+        alerter = Alerter(db, metrics, config.alerts.webhook_url)
+        await alerter.start()
+        access = AccessControl(config.budgets, RateLimiter(), ledger, alerter.crossed)
+        cache_config = config.cache
+        cache = (
+            ResponseCache(cache_config.max_entries, cache_config.max_bytes, cache_config.ttl_s)
+            if cache_config.enabled
+            else None
+        )
+        return cls(db, accounts, keys, access, alerter, cache)
+
+    async def close(self) -> None:
+        await self.keys.close()
+        await self.alerter.close()
+        await self.db.close()
