@@ -68,7 +68,9 @@ class Alerter:
             "spent_usd": usd(crossing.spent_nano),
             "budget_usd": usd(account.limit_nano or 0),
         }
-        log.warning("budget_threshold_crossed", **payload)
+        log.warning(
+            "budget_threshold_crossed", **{k: v for k, v in payload.items() if k != "event"}
+        )
         self._metrics.budget_alerts.labels(f"{crossing.threshold:g}").inc()
         self._spawn(self._remember(fact))
         if self._session is not None:

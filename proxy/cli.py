@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from proxy.accounts.cli import add_commands as add_account_commands
+from proxy.accounts.cli import run as run_account_command
 from proxy.config import ConfigError, GatewayConfig, load_config
 from proxy.pricing import unpriced_routes
 
@@ -20,11 +22,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
     check = commands.add_parser("check-config", help="validate a config and summarise it")
     _config_arg(check)
+    add_account_commands(commands, _config_arg)
     args = parser.parse_args(argv)
     if not args.config:
         parser.error("give --config PATH or set GATEWAY_CONFIG")
     if args.command == "check-config":
         return check_config(args.config)
+    if args.command in ("users", "keys"):
+        config = _load(args.config)
+        return 1 if config is None else run_account_command(args, config)
     return serve_command(args.config, args.host, args.port)
 
 

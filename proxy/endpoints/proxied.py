@@ -123,7 +123,10 @@ class ProxiedEndpoint:
                 await self.serve(call, request)
         finally:
             if services is not None and admission is not None:
-                services.access.settle(admission, record)
+                try:
+                    services.access.settle(admission, record)
+                except Exception:  # the answer is already out; never turn it into an error
+                    log.exception("settlement_failed", request_id=record.request_id)
 
 
 @dataclass(frozen=True, slots=True)
