@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --config PATH or set GATEWAY_CONFIG")
     if args.command == "check-config":
         return check_config(args.config)
-    if args.command in ("users", "keys"):
+    if args.command in ("users", "keys", "credentials"):
         config = _load(args.config)
         return 1 if config is None else run_account_command(args, config)
     return serve_command(args.config, args.host, args.port)
@@ -85,8 +85,7 @@ def serve_command(path: str, host: str | None, port: int | None) -> int:
     from proxy.server import serve
 
     configure_logging(config.logging.format, config.logging.level)
-    serve(config)
-    return 0
+    return serve(config)
 
 
 if __name__ == "__main__":

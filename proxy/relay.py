@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import UpstreamFailure, UpstreamProtocolError
-from proxy.providers.base import StreamTranslator
+from proxy.providers.base import Adapter, StreamTranslator
 from proxy.record import RequestRecord
 from proxy.router import Route
 from proxy.schema import ChatCompletionChunk, ChatRequest
@@ -43,10 +43,9 @@ def has_content(chunk: ChatCompletionChunk) -> bool:
 
 
 async def open_stream(
-    route: Route, request: ChatRequest, record: RequestRecord, deadline: float
+    route: Route, adapter: Adapter, request: ChatRequest, record: RequestRecord, deadline: float
 ) -> OpenedStream:
     """One attempt: send, then read until there is something worth committing to."""
-    adapter = route.provider.adapter
     upstream = adapter.chat_request(request, route.model, stream=True, request_id=record.request_id)
     started = perf_counter()
     response = await route.provider.transport.send(upstream, deadline)

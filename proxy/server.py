@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import sys
 from types import FrameType
 
 import uvicorn
 
+from proxy.accounts.credentials import CredentialStore, MasterKeyError, cipher
 from proxy.app import build_app
 from proxy.config import GatewayConfig
 from proxy.gateway import Gateway
+from proxy.storage.migrations import open_database
 
 
 class GatewayServer(uvicorn.Server):
@@ -33,7 +37,22 @@ class GatewayServer(uvicorn.Server):
             self._captured_signals = [s for s in self._captured_signals if s != sig]
 
 
-def serve(config: GatewayConfig) -> None:
+async def preflight(config: GatewayConfig) -> None:
+    """Refuse to start, with one clear line, when stored credentials cannot be decrypted."""
+    db = await open_database(config.storage.database)
+    try:
+        master = config.credentials
+        await CredentialStore(db, cipher(master.master_key), master.master_key_env).verify()
+    finally:
+        await db.close()
+
+
+def serve(config: GatewayConfig) -> int:
+    try:
+        asyncio.run(preflight(config))
+    except MasterKeyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     app = build_app(config)
     server = GatewayServer(
         uvicorn.Config(
@@ -51,3 +70,4 @@ def serve(config: GatewayConfig) -> None:
         app.state.gateway,
     )
     server.run()
+    return 0

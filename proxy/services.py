@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import aiosqlite
 
 from proxy.access import AccessControl
+from proxy.accounts.credentials import CredentialStore, cipher
 from proxy.accounts.keycache import DatabaseKeyStore
+from proxy.accounts.ownkeys import OwnKeys
 from proxy.accounts.store import AccountStore
 from proxy.alerts import Alerter
 from proxy.budgets import BudgetLedger, month_of, month_spend
@@ -23,6 +25,8 @@ from proxy.storage.migrations import open_database
 class Services:
     db: aiosqlite.Connection
     accounts: AccountStore
+    credentials: CredentialStore
+    own_keys: OwnKeys
     keys: DatabaseKeyStore
     access: AccessControl
     alerter: Alerter
@@ -32,7 +36,12 @@ class Services:
     async def open(cls, config: GatewayConfig, metrics: Metrics) -> Services:
         db = await open_database(config.storage.database)
         accounts = AccountStore(db)
-        keys = DatabaseKeyStore(accounts)
+        credentials = CredentialStore(
+            db, cipher(config.credentials.master_key), config.credentials.master_key_env
+        )
+        await credentials.verify()  # MasterKeyError: refuse to start, clearly
+        own_keys = OwnKeys()
+        keys = DatabaseKeyStore(accounts, credentials, own_keys)
         await keys.start()
         now = time.time()
         ledger = BudgetLedger(clock=time.time)
@@ -46,7 +55,7 @@ class Services:
             if cache_config.enabled
             else None
         )
-        return cls(db, accounts, keys, access, alerter, cache)
+        return cls(db, accounts, credentials, own_keys, keys, access, alerter, cache)
 
     async def close(self) -> None:
         await self.keys.close()

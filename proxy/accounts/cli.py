@@ -9,9 +9,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 
+from proxy.accounts.credentials import Credential, CredentialStore, MasterKeyError, cipher
+from proxy.accounts.probe import probe
 from proxy.accounts.store import AccountStore, KeyRecord, User
 from proxy.config import GatewayConfig
-from proxy.errors import GatewayError
+from proxy.errors import GatewayError, InvalidRequest
 from proxy.pricing import usd
 from proxy.storage.migrations import open_database
 
@@ -52,26 +54,97 @@ def add_commands(
     for parser in keys.choices.values():
         config_arg(parser)
 
+    creds = commands.add_parser(
+        "credentials", help="users' own provider keys (encrypted at rest)"
+    ).add_subparsers(dest="action", required=True)
+    put = creds.add_parser("set", help="store a user's key for a provider (read from stdin)")
+    put.add_argument("--user", required=True)
+    put.add_argument("--provider", required=True, help="a [providers.NAME] of the config")
+    shown = creds.add_parser("list", help="list credentials (masked)")
+    shown.add_argument("--user")
+    gone = creds.add_parser("delete", help="delete a credential")
+    gone.add_argument("id", type=int)
+    test = creds.add_parser("test", help="one minimal request to the provider with the key")
+    test.add_argument("id", type=int)
+    for parser in creds.choices.values():
+        config_arg(parser)
+
 
 def run(args: argparse.Namespace, config: GatewayConfig) -> int:
     try:
         return asyncio.run(_run(args, config))
     except GatewayError as error:
         print(f"error: {error.message}", file=sys.stderr)
-        return 1
+    except MasterKeyError as error:
+        print(f"error: {error}", file=sys.stderr)
+    return 1
 
 
 async def _run(args: argparse.Namespace, config: GatewayConfig) -> int:
     db = await open_database(config.storage.database)
     try:
-        store = AccountStore(db)
+        if args.command == "credentials":
+            master = config.credentials
+            store = CredentialStore(db, cipher(master.master_key), master.master_key_env)
+            return await _CREDENTIAL_ACTIONS[args.action](store, args, config, AccountStore(db))
         action: Callable[[AccountStore, argparse.Namespace], Awaitable[None]] = _ACTIONS[
             (args.command, args.action)
         ]
-        await action(store, args)
+        await action(AccountStore(db), args)
     finally:
         await db.close()
     return 0
+
+
+async def _credential_set(
+    store: CredentialStore, args: argparse.Namespace, config: GatewayConfig, users: AccountStore
+) -> int:
+    await users.user(args.user)
+    if args.provider not in config.providers:
+        raise InvalidRequest(f"no provider named {args.provider!r} in {config.path}")
+    # From stdin, so the key never lands in shell history or the process list.
+    secret = sys.stdin.readline().strip()
+    print_credential(await store.put(args.user, args.provider, secret))
+    return 0
+
+
+async def _credential_list(
+    store: CredentialStore, args: argparse.Namespace, config: GatewayConfig, users: AccountStore
+) -> int:
+    for credential in await store.list(args.user):
+        print_credential(credential)
+    return 0
+
+
+async def _credential_delete(
+    store: CredentialStore, args: argparse.Namespace, config: GatewayConfig, users: AccountStore
+) -> int:
+    print_credential(await store.delete(args.id))
+    return 0
+
+
+async def _credential_test(
+    store: CredentialStore, args: argparse.Namespace, config: GatewayConfig, users: AccountStore
+) -> int:
+    credential, secret = await store.secret(args.id)
+    result = await probe(config, credential.provider, secret)
+    status = "" if result.status is None else f" (HTTP {result.status})"
+    print(f"{'ok' if result.ok else 'failed'}{status}: {result.message}")
+    return 0 if result.ok else 1
+
+
+_CREDENTIAL_ACTIONS = {
+    "set": _credential_set,
+    "list": _credential_list,
+    "delete": _credential_delete,
+    "test": _credential_test,
+}
+
+
+def print_credential(credential: Credential) -> None:
+    print(
+        f"credential {credential.id}  {credential.user}  {credential.provider}  {credential.masked}"
+    )
 
 
 async def _user_create(store: AccountStore, args: argparse.Namespace) -> None:

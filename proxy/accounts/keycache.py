@@ -14,6 +14,8 @@ import time
 
 import structlog
 
+from proxy.accounts.credentials import CredentialStore
+from proxy.accounts.ownkeys import OwnKeys
 from proxy.accounts.store import AccountStore, KeyRecord, User
 from proxy.auth import Principal
 
@@ -21,8 +23,16 @@ log = structlog.get_logger("proxy.keys")
 
 
 class DatabaseKeyStore:
-    def __init__(self, store: AccountStore, refresh_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        credentials: CredentialStore,
+        own_keys: OwnKeys,
+        refresh_s: float = 0.5,
+    ) -> None:
         self._store = store
+        self._credentials = credentials
+        self._own_keys = own_keys
         self._refresh_s = refresh_s
         self._keys: dict[str, tuple[Principal, float | None]] = {}
         self._version = -1
@@ -56,6 +66,7 @@ class DatabaseKeyStore:
         self._keys = {
             key.sha256: (principal(key, users.get(key.user)), key.expires_at) for key in keys
         }
+        self._own_keys.update(await self._credentials.secrets())
         self._version = version
 
     async def _poll(self) -> None:

@@ -66,12 +66,12 @@ class ChatCompletions(ProxiedEndpoint):
         request_id = record.request_id
 
         def build(route: Route) -> UpstreamRequest:
-            return route.provider.adapter.chat_request(
+            return call.adapter(route).chat_request(
                 request, route.model, stream=False, request_id=request_id
             )
 
         def parse(route: Route, body: bytes) -> dict[str, Any]:
-            return route.provider.adapter.chat_response(body)  # type: ignore[return-value]
+            return call.adapter(route).chat_response(body)  # type: ignore[return-value]
 
         if cache is None:
             await call_plain(call, build, parse)
@@ -117,7 +117,7 @@ class ChatCompletions(ProxiedEndpoint):
         record = call.record
 
         async def attempt(route: Route, deadline: float) -> OpenedStream:
-            return await open_stream(route, request, record, deadline)
+            return await open_stream(route, call.adapter(route), request, record, deadline)
 
         routes = call.runtime.router.plan(call.alias)
         route, opened = await call.runtime.failover.run(routes, attempt, record, call.deadline)

@@ -26,18 +26,18 @@ class Embeddings(ProxiedEndpoint):
         request_id = call.record.request_id
 
         def build(route: Route) -> UpstreamRequest:
-            return embeddings_adapter(route).embeddings_request(
+            return embeddings_adapter(call, route).embeddings_request(
                 request, route.model, request_id=request_id
             )
 
         def parse(route: Route, body: bytes) -> dict[str, Any]:
-            return embeddings_adapter(route).embeddings_response(body, request)
+            return embeddings_adapter(call, route).embeddings_response(body, request)
 
         await call_plain(call, build, parse)
 
 
-def embeddings_adapter(route: Route) -> EmbeddingsAdapter:
-    adapter = route.provider.adapter
+def embeddings_adapter(call: Call, route: Route) -> EmbeddingsAdapter:
+    adapter = call.adapter(route)
     if not isinstance(adapter, EmbeddingsAdapter):
         raise NoEmbeddingsAPI(f"provider {route.provider.name!r} has no embeddings API")
     return adapter

@@ -18,6 +18,7 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from proxy.accounting import settle
+from proxy.accounts.ownkeys import OwnKeys
 from proxy.asgi import (
     ClientDisconnected,
     DisconnectWatcher,
@@ -33,6 +34,7 @@ from proxy.errors import GatewayError, InternalError
 from proxy.gateway import Gateway, Runtime
 from proxy.observer import Observer
 from proxy.pricing import usd
+from proxy.providers.base import Adapter
 from proxy.record import RequestRecord
 from proxy.router import Alias, Route
 from proxy.transport import UpstreamRequest
@@ -53,6 +55,13 @@ class Call:
     scope: Scope
     send: Send
     watcher: DisconnectWatcher
+    own_keys: OwnKeys | None = None
+
+    def adapter(self, route: Route) -> Adapter:
+        """The route's adapter, with the caller's own provider key when they stored one."""
+        if self.own_keys is None:
+            return route.provider.adapter
+        return self.own_keys.adapter(self.principal.owner, route.provider)
 
 
 class ProxiedEndpoint:
@@ -119,7 +128,10 @@ class ProxiedEndpoint:
             record.extra_headers = admission.headers
         try:
             async with DisconnectWatcher(receive) as watcher:
-                call = Call(runtime, principal, record, alias, deadline, scope, send, watcher)
+                own_keys = services.own_keys if services is not None else None
+                call = Call(
+                    runtime, principal, record, alias, deadline, scope, send, watcher, own_keys
+                )
                 await self.serve(call, request)
         finally:
             if services is not None and admission is not None:

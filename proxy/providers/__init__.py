@@ -13,7 +13,7 @@ from proxy.providers.mock import MockTransport
 from proxy.providers.openai import OpenAIAdapter
 from proxy.transport import HTTPTransport, Transport
 
-__all__ = ["ADAPTERS", "Provider", "build_provider"]
+__all__ = ["ADAPTERS", "TRANSPORTS", "Provider", "build_provider"]
 
 ADAPTERS: dict[str, Callable[[ProviderConfig], Adapter]] = {
     "openai": OpenAIAdapter,

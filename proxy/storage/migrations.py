@@ -86,10 +86,26 @@ BUDGET_ALERTS_V1 = (
     """,
 )
 
+CREDENTIALS_V1 = (
+    """
+    CREATE TABLE credentials (
+        id INTEGER PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users(name),
+        provider TEXT NOT NULL,
+        ciphertext BLOB NOT NULL,             -- Fernet token; the key never in clear
+        masked TEXT NOT NULL,                 -- first 4 and last 4 characters
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (user_name, provider)
+    )
+    """,
+)
+
 MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("001_request_log", REQUESTS_V1),
     ("002_accounts", ACCOUNTS_V1),
     ("003_budget_alerts", BUDGET_ALERTS_V1),
+    ("004_credentials", CREDENTIALS_V1),
 ]
 
 

@@ -1,0 +1,33 @@
+"""Adapters that call a provider with a user's own key instead of the gateway's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from proxy.providers import ADAPTERS, Provider
+from proxy.providers.base import Adapter
+
+
+class OwnKeys:
+    """(user, provider name) -> the user's key, as adapters built once and reused."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[tuple[str, str], str] = {}
+        self._adapters: dict[tuple[str, str], Adapter] = {}
+
+    def update(self, secrets: dict[tuple[str, str], str]) -> None:
+        self._secrets = secrets
+        self._adapters = {}
+
+    def adapter(self, user: str | None, provider: Provider) -> Adapter:
+        if user is None:
+            return provider.adapter
+        key = (user, provider.name)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            secret = self._secrets.get(key)
+            if secret is None:
+                return provider.adapter
+            config = dataclasses.replace(provider.config, api_key=secret)
+            adapter = self._adapters[key] = ADAPTERS[config.type](config)
+        return adapter
