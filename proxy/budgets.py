@@ -10,6 +10,7 @@ survives restarts; everything in between is in memory and exact within one proce
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,7 +21,13 @@ from proxy.pricing import usd
 
 
 def month_of(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m")
+    return _month_of_hour(int(timestamp // 3600))
+
+
+@functools.lru_cache(maxsize=4)
+def _month_of_hour(hour: int) -> str:
+    # Months change on hour boundaries, so one computation serves an hour of requests.
+    return dt.datetime.fromtimestamp(hour * 3600, dt.UTC).strftime("%Y-%m")
 
 
 def month_start(timestamp: float) -> float:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 import structlog
 
 
 def configure_logging(format: str = "console", level: str = "info") -> None:
     renderer: structlog.types.Processor
+    logger_factory: Callable[..., Any]
     if format == "json":
-        renderer = structlog.processors.JSONRenderer()
+        # orjson straight to bytes: the access line is on every request's path.
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        logger_factory = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        logger_factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -25,6 +32,6 @@ def configure_logging(format: str = "console", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )

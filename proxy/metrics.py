@@ -8,6 +8,7 @@ else is "other"), status is a class ("2xx"), and key names appear only when
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,6 +25,7 @@ OTHER = "other"
 class Metrics:
     def __init__(self, per_key_labels: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.per_key_labels = per_key_labels
         r = self.registry
         request_labels = ["endpoint", "alias", "provider", "status_class"]
@@ -97,27 +99,35 @@ class Metrics:
             "gateway_budget_alerts", "Budget threshold crossings.", ["threshold"], registry=r
         )
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """metric.labels(...) memoised: the label sets are bounded, the lookups per request."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def watch(self, collector: Collector) -> None:
         self.registry.register(collector)
 
     def observe(self, record: RequestRecord, aliases: Container[str], duration_s: float) -> None:
-        alias = record.alias if record.alias in aliases else OTHER
+        alias = record.alias if record.alias is not None and record.alias in aliases else OTHER
         provider = record.provider or "none"
         labels = [record.endpoint, alias, provider, f"{record.status // 100}xx"]
         if self.per_key_labels:
             labels.append(record.key_name or "none")
-        self.requests.labels(*labels).inc()
-        self.duration.labels(alias, provider, "true" if record.stream else "false").observe(
+        self.child(self.requests, *labels).inc()
+        self.child(self.duration, alias, provider, "true" if record.stream else "false").observe(
             duration_s
         )
         self.overhead.observe(max(0.0, duration_s - record.upstream_wait_s))
         if record.first_token_s is not None:
-            self.ttft.labels(alias, provider).observe(record.first_token_s)
+            self.child(self.ttft, alias, provider).observe(record.first_token_s)
         for attempt in record.attempts:
             outcome = "ok" if attempt.outcome == "ok" else "error"
-            self.attempt_duration.labels(attempt.provider, outcome).observe(attempt.duration_s)
+            self.child(self.attempt_duration, attempt.provider, outcome).observe(attempt.duration_s)
             if outcome == "error":
-                self.upstream_errors.labels(attempt.provider, attempt.reason_class).inc()
+                self.child(self.upstream_errors, attempt.provider, attempt.reason_class).inc()
         if (
             record.provider is not None
             and record.attempts
@@ -126,7 +136,7 @@ class Metrics:
                 or record.attempts[0].model != record.route_model
             )
         ):
-            self.fallbacks.labels(alias).inc()
+            self.child(self.fallbacks, alias).inc()
         if record.tokens is not None:
             tokens = record.tokens
             for kind, count in (
@@ -135,9 +145,9 @@ class Metrics:
                 ("cached", tokens.cached),
             ):
                 if count:
-                    self.tokens.labels(alias, provider, kind).inc(count)
+                    self.child(self.tokens, alias, provider, kind).inc(count)
         if record.cost_nano:
-            self.cost.labels(alias, provider).inc(record.cost_nano / 1e9)
+            self.child(self.cost, alias, provider).inc(record.cost_nano / 1e9)
 
 
 class StatsCollector(Collector):

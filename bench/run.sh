@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# make bench: installs wrk if missing (Debian), then runs the benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+exec .venv/bin/python -m bench.main "$@"
