@@ -8,6 +8,7 @@ from proxy.config import ProviderConfig
 from proxy.providers.anthropic import AnthropicAdapter
 from proxy.providers.base import Adapter, Provider
 from proxy.providers.deepseek import DeepSeekAdapter
+from proxy.providers.gemini import GeminiAdapter
 from proxy.providers.mistral import MistralAdapter
 from proxy.providers.mock import MockTransport
 from proxy.providers.openai import OpenAIAdapter
@@ -22,6 +23,7 @@ ADAPTERS: dict[str, Callable[[ProviderConfig], Adapter]] = {
     "deepseek": DeepSeekAdapter,
     "mistral": MistralAdapter,
     "mock": OpenAIAdapter,
+    "gemini": GeminiAdapter,
 }
 
 TRANSPORTS: dict[str, Callable[[ProviderConfig], Transport]] = {

@@ -1,0 +1,153 @@
+"""A fake Gemini API (v1beta): generateContent, streamGenerateContent?alt=sse, batchEmbedContents.
+
+Strict where the real API is: the key must come in `x-goog-api-key` (never `key=` in the
+URL), unknown top-level fields and schema fields Gemini rejects get its 400, roles must
+be user or model. By default it echoes the last user text; tests enqueue other replies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from tests.support.fake_upstream import FakeUpstream, Recorded, json_reply, sse_reply
+
+TOP_LEVEL = {
+    "contents",
+    "systemInstruction",
+    "generationConfig",
+    "tools",
+    "toolConfig",
+    "safetySettings",
+    "cachedContent",
+}
+REJECTED_SCHEMA = {
+    "additionalProperties",
+    "$schema",
+    "const",
+    "exclusiveMinimum",
+    "propertyNames",
+    "$ref",
+    "$defs",
+    "default",
+}
+
+
+def error(status: int, message: str, code: str) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message, "status": code}}
+
+
+def response(
+    parts: list[dict[str, Any]],
+    finish: str | None = "STOP",
+    usage: dict[str, int] | None = None,
+    index: int = 0,
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": index}
+    if finish:
+        candidate["finishReason"] = finish
+    data: dict[str, Any] = {
+        "candidates": [candidate],
+        "modelVersion": "gemini-test",
+        "responseId": "resp-1",
+    }
+    if usage is not None:
+        data["usageMetadata"] = usage
+    return data
+
+
+def usage(prompt: int = 6, output: int = 2) -> dict[str, int]:
+    return {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": output,
+        "totalTokenCount": prompt + output,
+    }
+
+
+def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"functionCall": {"name": name, "args": args}}
+
+
+class FakeGemini(FakeUpstream):
+    def __init__(self) -> None:
+        super().__init__(self._echo)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        problem = self._validate(request, await request.read())
+        if problem is not None:
+            status, body = problem
+            self.requests.append(self._record(request, await request.read()))
+            return await json_reply(body, status=status)(request)
+        return await super()._handle(request)
+
+    def _record(self, request: web.Request, raw: bytes) -> Recorded:
+        body = orjson.loads(raw) if raw else None
+        return Recorded(
+            request.method, request.path, dict(request.query), CIMultiDict(request.headers), body
+        )
+
+    def _validate(self, request: web.Request, raw: bytes) -> tuple[int, Any] | None:
+        if "key" in request.query:
+            return 400, error(
+                400, "API key in the URL is not accepted by this fake", "INVALID_ARGUMENT"
+            )
+        if not request.headers.get("x-goog-api-key"):
+            return 403, error(403, "Method doesn't allow unregistered callers", "PERMISSION_DENIED")
+        body = orjson.loads(raw)
+        if request.path.endswith(":batchEmbedContents"):
+            return None
+        unknown = set(body) - TOP_LEVEL
+        if unknown:
+            name = sorted(unknown)[0]
+            return 400, error(
+                400, f'Invalid JSON payload received. Unknown name "{name}"', "INVALID_ARGUMENT"
+            )
+        for content in body.get("contents", ()):
+            if content.get("role") not in ("user", "model"):
+                return 400, error(400, "Please use a valid role: user, model.", "INVALID_ARGUMENT")
+        for tool in body.get("tools", ()):
+            for declaration in tool.get("functionDeclarations", ()):
+                bad = _rejected(declaration.get("parameters"))
+                if bad:
+                    return 400, error(
+                        400,
+                        f'Invalid JSON payload received. Unknown name "{bad}"',
+                        "INVALID_ARGUMENT",
+                    )
+        return None
+
+    async def _echo(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(await request.read())
+        if request.path.endswith(":batchEmbedContents"):
+            vectors = [{"values": [float(i), 0.25]} for i in range(len(body["requests"]))]
+            return await json_reply({"embeddings": vectors})(request)
+        user = [c for c in body["contents"] if c["role"] == "user"]
+        text = "".join(p.get("text", "") for p in user[-1]["parts"]) if user else ""
+        if request.path.endswith(":streamGenerateContent"):
+            words = f"echo: {text}".split(" ")
+            events: list[Any] = [response([{"text": w + " "}], finish=None) for w in words[:-1]]
+            events.append(response([{"text": words[-1]}], usage=usage()))
+            return await sse_reply(self, events)(request)
+        return await json_reply(response([{"text": f"echo: {text}"}], usage=usage()))(request)
+
+
+def _rejected(schema: Any) -> str | None:
+    if isinstance(schema, list):
+        return next(filter(None, map(_rejected, schema)), None)
+    if not isinstance(schema, dict):
+        return None
+    for key, value in schema.items():
+        if key in REJECTED_SCHEMA or (key == "type" and isinstance(value, list)):
+            return key
+        if key == "properties" and isinstance(value, dict):
+            found = next(filter(None, map(_rejected, value.values())), None)
+            if found:
+                return found
+        if key in ("items", "anyOf"):
+            found = _rejected(value)
+            if found:
+                return found
+    return None
