@@ -17,9 +17,9 @@ import orjson
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamHTTPError
 from proxy.providers.anthropic_request import to_anthropic_request
-from proxy.providers.anthropic_response import from_anthropic_message, load_object
+from proxy.providers.anthropic_response import from_anthropic_message
 from proxy.providers.anthropic_stream import AnthropicStreamTranslator
-from proxy.providers.base import error_from_status, error_message
+from proxy.providers.base import error_from_status, error_message, load_object
 from proxy.schema import ChatCompletion, ChatRequest
 from proxy.transport import UpstreamRequest
 

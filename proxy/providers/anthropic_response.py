@@ -94,13 +94,3 @@ def from_anthropic_message(data: Mapping[str, Any], created: int) -> ChatComplet
     if isinstance(usage, dict):
         completion["usage"] = to_openai_usage(usage)
     return completion
-
-
-def load_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError(f"upstream sent invalid JSON: {body[:200]!r}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream sent JSON that is not an object")
-    return data

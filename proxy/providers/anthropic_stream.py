@@ -17,9 +17,9 @@ from proxy.errors import UpstreamProtocolError
 from proxy.providers.anthropic_response import (
     completion_id,
     finish_reason,
-    load_object,
     to_openai_usage,
 )
+from proxy.providers.base import load_object
 from proxy.schema import ChatCompletionChunk, Delta, Usage
 from proxy.transport import SSEEvent
 

@@ -16,7 +16,12 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from proxy.config import ProviderConfig
-from proxy.errors import UpstreamErrorDetail, UpstreamHTTPError, fault_for_status
+from proxy.errors import (
+    UpstreamErrorDetail,
+    UpstreamHTTPError,
+    UpstreamProtocolError,
+    fault_for_status,
+)
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, Transport, UpstreamRequest
 
@@ -67,6 +72,17 @@ class Provider:
     config: ProviderConfig
     adapter: Adapter
     transport: Transport
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    """An upstream body or event that must be a JSON object; anything else is garbage."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(f"upstream sent invalid JSON: {body[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("upstream sent JSON that is not an object")
+    return data
 
 
 def error_from_status(

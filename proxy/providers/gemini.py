@@ -15,7 +15,7 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import InvalidRequest, UpstreamHTTPError, UpstreamProtocolError
-from proxy.providers.base import error_from_status, error_message
+from proxy.providers.base import error_from_status, error_message, load_object
 from proxy.providers.gemini_request import to_gemini_request
 from proxy.providers.openai import encode_base64
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
@@ -44,7 +44,7 @@ class GeminiAdapter:
         return UpstreamRequest(url, headers, orjson.dumps(body), dropped)
 
     def chat_response(self, body: bytes) -> ChatCompletion:
-        data = _load(body)
+        data = load_object(body)
         choices = [_choice(c, i) for i, c in enumerate(data.get("candidates") or ())]
         if not choices:
             # A prompt blocked before any candidate: an empty, filtered answer.
@@ -95,7 +95,7 @@ class GeminiAdapter:
         )
 
     def embeddings_response(self, body: bytes, request: EmbeddingsRequest) -> dict[str, Any]:
-        data = _load(body)
+        data = load_object(body)
         vectors = data.get("embeddings")
         if not isinstance(vectors, list):
             raise UpstreamProtocolError("upstream embeddings response has no 'embeddings'")
@@ -130,7 +130,7 @@ class GeminiStreamTranslator:
         self._open: set[int] = set()  # candidates without a finish reason yet
 
     def translate(self, event: SSEEvent) -> list[ChatCompletionChunk]:
-        data = _load(event.data)
+        data = load_object(event.data)
         if "error" in data:
             message = (data["error"] or {}).get("message", "error")
             raise UpstreamProtocolError(f"upstream sent an error event: {message}")
@@ -262,13 +262,3 @@ def to_usage(metadata: Any) -> Usage | None:
     if cached:
         usage["prompt_tokens_details"] = {"cached_tokens": int(cached)}
     return usage
-
-
-def _load(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError(f"upstream sent invalid JSON: {body[:200]!r}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream sent JSON that is not an object")
-    return data

@@ -16,7 +16,7 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamFailure, UpstreamHTTPError, UpstreamProtocolError
-from proxy.providers.base import error_from_status, error_message
+from proxy.providers.base import error_from_status, error_message, load_object
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, UpstreamRequest
 
@@ -56,7 +56,7 @@ class OpenAIAdapter:
         return ()
 
     def chat_response(self, body: bytes) -> ChatCompletion:
-        data = _load(body)
+        data = load_object(body)
         if not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError("upstream response has no 'choices' array")
         return data  # type: ignore[return-value]
@@ -76,7 +76,7 @@ class OpenAIAdapter:
         return ()
 
     def embeddings_response(self, body: bytes, request: EmbeddingsRequest) -> dict[str, Any]:
-        data = _load(body)
+        data = load_object(body)
         if not isinstance(data.get("data"), list):
             raise UpstreamProtocolError("upstream embeddings response has no 'data' array")
         if request.get("encoding_format") == "base64" and not self.embeddings_base64:
@@ -102,7 +102,7 @@ class OpenAIStreamTranslator:
         if event.data == b"[DONE]":
             self.finished = True
             return []
-        chunk = _load(event.data)
+        chunk = load_object(event.data)
         if "error" in chunk:
             raise stream_error(chunk["error"])
         usage = chunk.get("usage")
@@ -124,13 +124,3 @@ def encode_base64(data: dict[str, Any]) -> None:
         vector = item.get("embedding")
         if isinstance(vector, list):
             item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-
-
-def _load(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError(f"upstream sent invalid JSON: {body[:200]!r}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream sent JSON that is not an object")
-    return data
