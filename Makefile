@@ -31,10 +31,12 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-# Debian tools some tests run: promtool (metrics and alert rules).
+# Debian tools some tests run: promtool (metrics and alert rules), systemd-analyze (the unit).
 tools:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v systemd-analyze >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; }
 
 test: lint typecheck tools
 	$(BIN)/pytest

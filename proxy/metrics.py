@@ -146,6 +146,8 @@ class Metrics:
             ):
                 if count:
                     self.child(self.tokens, alias, provider, kind).inc(count)
+        if record.cache_status is not None:
+            self.child(self.cache, "hit" if record.cache_status == "HIT" else "miss").inc()
         if record.cost_nano:
             self.child(self.cost, alias, provider).inc(record.cost_nano / 1e9)
 

@@ -63,6 +63,10 @@ async def test_hit_miss_ttl_and_no_cache(
     ).fetchall()
     connection.close()
     assert hits == [(0, 7 * 150 + 3 * 600)]
+    async with gw.http() as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'gateway_cache_requests_total{result="hit"} 1.0' in metrics
+    assert 'gateway_cache_requests_total{result="miss"} 2.0' in metrics
 
 
 async def test_streaming_request_replays_a_cached_answer(
