@@ -22,12 +22,12 @@ OTHER_DIGEST = hashlib.sha256(OTHER.encode()).hexdigest()
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def toml(fake: FakeOpenAI, db: Path, cache: str = "") -> str:
+def toml(fake: FakeOpenAI, db: Path, cache: str = "", ttl_s: float = 60) -> str:
     return gateway_toml(
         provider("up", fake.url, kind="openai", api_key_env="UP_KEY"),
         alias("m", ("up", "gpt-4o-mini")),
         f'[storage]\ndatabase = "{db}"\nflush_interval_ms = 10\n',
-        "[cache]\nenabled = true\nttl_s = 0.5\n" + cache,
+        f"[cache]\nenabled = true\nttl_s = {ttl_s}\n" + cache,
         f'[[keys]]\nname = "other"\nkey_sha256 = "{OTHER_DIGEST}"\n',
     )
 
@@ -45,7 +45,7 @@ async def test_hit_miss_ttl_and_no_cache(
     gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     db = tmp_path / "gw.db"
-    gw = await gateway_factory(toml(fake_openai, db), env={"UP_KEY": "k"})
+    gw = await gateway_factory(toml(fake_openai, db, ttl_s=1.5), env={"UP_KEY": "k"})
     first = await post(gw)
     second = await post(gw, {**BODY, "user": "someone"})  # `user` does not change the answer
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
@@ -54,7 +54,7 @@ async def test_hit_miss_ttl_and_no_cache(
     assert len(fake_openai.requests) == 1
     assert (await post(gw, **{"Cache-Control": "no-cache"})).headers.get("x-cache") is None
     assert len(fake_openai.requests) == 2
-    await asyncio.sleep(0.6)  # past the TTL
+    await asyncio.sleep(1.6)  # past the TTL
     assert (await post(gw)).headers["x-cache"] == "MISS"
     await asyncio.sleep(0.2)
     connection = sqlite3.connect(db)
