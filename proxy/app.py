@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy.config import DEV_KEY, GatewayConfig
+from proxy.endpoints.admin import Reload
 from proxy.endpoints.basic import Health, MetricsEndpoint, ModelList, Ready, serve_metrics
 from proxy.endpoints.chat import ChatCompletions
 from proxy.endpoints.embeddings import Embeddings
@@ -74,6 +75,7 @@ def build_app(config: GatewayConfig) -> Starlette:
         Route("/v1/models", ModelList(gateway), methods=["GET"]),
         Route("/healthz", Health(), methods=["GET"]),
         Route("/readyz", Ready(gateway), methods=["GET"]),
+        Route("/api/admin/reload", Reload(gateway), methods=["POST"]),
     ]
     if config.metrics.port == 0:
         routes.append(Route("/metrics", MetricsEndpoint(metrics), methods=["GET"]))

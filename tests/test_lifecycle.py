@@ -177,3 +177,35 @@ async def test_sighup_reloads_and_an_invalid_file_keeps_the_old_config(
     assert 'gateway_config_reloads_total{result="ok"} 1.0' in metrics
     assert 'gateway_config_reloads_total{result="error"} 1.0' in metrics
     assert server.process.poll() is None
+
+
+async def test_admin_reload_endpoint(gateway_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    admin = "llmg_admin_for_reload_test"
+    digest = hashlib.sha256(admin.encode()).hexdigest()
+    base = (
+        '[server]\nhost = "127.0.0.1"\n'
+        '[[keys]]\nname = "dev"\ndev_only = true\n'
+        f'[[keys]]\nname = "ops"\nkey_sha256 = "{digest}"\nadmin = true\n'
+        '[providers.demo]\ntype = "mock"\n'
+        f'[storage]\ndatabase = "{tmp_path / "r.db"}"\n'
+    )
+    gw = await gateway_factory(
+        base + '[[models]]\nalias = "one"\nroutes = [{ provider = "demo", model = "echo" }]\n'
+    )
+    config_path = Path(gw.config.path)
+    config_path.write_text(
+        base + '[[models]]\nalias = "two"\nroutes = [{ provider = "demo", model = "echo" }]\n'
+    )
+    async with gw.http() as http:
+        refused = await http.post("/api/admin/reload", headers=AUTH)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["type"] == "permission_error"
+        done = await http.post("/api/admin/reload", headers={"Authorization": f"Bearer {admin}"})
+        assert done.status_code == 200 and done.json()["aliases"] == ["two"]
+        config_path.write_text("[[models]]\nalias = 5\n")
+        bad = await http.post("/api/admin/reload", headers={"Authorization": f"Bearer {admin}"})
+        assert bad.status_code == 400 and "models[0].alias" in bad.json()["error"]["message"]
+        models = (await http.get("/v1/models", headers=AUTH)).json()["data"]
+    assert [m["id"] for m in models] == ["two"]
