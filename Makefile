@@ -44,6 +44,11 @@ test: lint typecheck tools
 bench: $(VENV)/.dev
 	bash bench/run.sh
 
+# 30 minutes of mixed traffic (SOAK_SECONDS to change); RSS and open files must stay flat.
+soak: $(VENV)/.dev
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.soak
+
 # Regenerate the hash-pinned locks after changing dependency ranges in pyproject.toml.
 lock: | $(BIN)/python
 	$(BIN)/pip install --quiet uv

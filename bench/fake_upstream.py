@@ -75,6 +75,7 @@ def response(body: bytes, content_type: bytes) -> bytes:
     )
 
 
+LATENCY_S = 0.0
 PLAIN_RESPONSE = response(COMPLETION, b"application/json")
 STREAM_RESPONSE = response(STREAM, b"text/event-stream")
 
@@ -102,8 +103,16 @@ class Upstream(asyncio.Protocol):
             body = self.buffer[end + 4 : end + 4 + length]
             self.buffer = self.buffer[end + 4 + length :]
             streaming = b'"stream":true' in body.replace(b" ", b"")
+            answer = STREAM_RESPONSE if streaming else PLAIN_RESPONSE
             assert self.transport is not None
-            self.transport.write(STREAM_RESPONSE if streaming else PLAIN_RESPONSE)
+            if LATENCY_S:
+                asyncio.get_running_loop().call_later(LATENCY_S, self._answer, answer)
+            else:
+                self.transport.write(answer)
+
+    def _answer(self, answer: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(answer)
 
 
 async def main(port: int) -> None:
@@ -115,4 +124,6 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
+    # Optional second argument: milliseconds before each answer, like a real model's latency.
+    LATENCY_S = float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.0
     uvloop.run(main(int(sys.argv[1])))

@@ -66,9 +66,9 @@ def wait_ready(url: str, timeout_s: float = 10) -> float:
     raise RuntimeError(f"{url} never became ready")
 
 
-def start_fake(port: int) -> subprocess.Popen[str]:
+def start_fake(port: int, latency_ms: float = 0) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake_upstream", str(port)],
+        [sys.executable, "-m", "bench.fake_upstream", str(port), str(latency_ms)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -76,7 +76,10 @@ class HTTPTransport:
     def __init__(self, config: ProviderConfig) -> None:
         self._config = config
         connector = aiohttp.TCPConnector(
-            limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True
+            limit=0,
+            ttl_dns_cache=300,
+            keepalive_timeout=config.keepalive_timeout_s,
+            enable_cleanup_closed=True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

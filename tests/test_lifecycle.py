@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,14 +12,9 @@ import httpx
 import pytest
 
 from tests.support.gateway import KEY
+from tests.support.process import GatewayProcess
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config(tmp_path: Path, latency_ms: int, alias: str = "slow") -> str:
@@ -49,53 +40,12 @@ format = "json"
 """
 
 
-class Server:
+class Server(GatewayProcess):
     def __init__(self, tmp_path: Path, latency_ms: int = 300) -> None:
         self.path = tmp_path / "gateway.toml"
         self.path.write_text(config(tmp_path, latency_ms))
         self.db = tmp_path / "log.db"
-        self.port = free_port()
-        self.log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "proxy",
-                "serve",
-                "--config",
-                str(self.path),
-                "--port",
-                str(self.port),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.signalled = False
-
-    async def ready(self) -> None:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                try:
-                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.02)
-        raise AssertionError("the server did not become ready")
-
-    def terminate(self) -> None:
-        self.signalled = True
-        self.process.send_signal(signal.SIGTERM)
-
-    def stop(self) -> int:
-        # One SIGTERM only: a second one during the final teardown would kill the process.
-        if not self.signalled:
-            self.terminate()
-        code = self.process.wait(30)
-        self.log.close()
-        return code
+        super().__init__(self.path, tmp_path / "server.log")
 
 
 @pytest.fixture

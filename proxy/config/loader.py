@@ -160,6 +160,7 @@ def _providers(s: Section, env: Mapping[str, str]) -> dict[str, ProviderConfig]:
             first_byte_timeout_s=p.number("first_byte_timeout_s", 30, minimum=0.001),
             idle_timeout_s=p.number("idle_timeout_s", 30, minimum=0.001),
             total_timeout_s=p.number("total_timeout_s", 600, minimum=0.001),
+            keepalive_timeout_s=p.number("keepalive_timeout_s", 30, minimum=0.001),
             default_max_tokens=p.integer("default_max_tokens", 4096, minimum=1),
             latency_ms=p.number("latency_ms", 0, minimum=0),
             api_version=p.string("api_version", ptype.default_api_version or "") or None,

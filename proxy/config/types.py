@@ -64,6 +64,7 @@ class ProviderConfig:
     first_byte_timeout_s: float = 30.0
     idle_timeout_s: float = 30.0
     total_timeout_s: float = 600.0
+    keepalive_timeout_s: float = 30.0
     default_max_tokens: int = 4096
     latency_ms: float = 0.0
     api_version: str | None = None

@@ -32,6 +32,7 @@ PRUNE_EVERY_S = 3600.0
 PRUNE_CHUNK = 5000
 CLOSE_TIMEOUT_S = 10.0
 DROP_LOG_EVERY_S = 5.0
+BACKLOG_BATCH = 5000
 
 _INSERT_REQUEST = (
     "INSERT OR IGNORE INTO requests (request_id, ts, endpoint, key_name, owner, tenant, "
@@ -146,7 +147,10 @@ class SQLiteLogWriter:
                 await self._prune_logged()
 
     async def _flush_batch(self) -> bool:
-        batch = [self._queue[i] for i in range(min(self._batch_size, len(self._queue)))]
+        # Behind on a backlog, write bigger transactions: the per-transaction cost is paid
+        # once for more rows, so the writer catches up instead of falling further behind.
+        size = min(len(self._queue), max(self._batch_size, BACKLOG_BATCH))
+        batch = [self._queue[i] for i in range(size)]
         try:
             await self._write(batch)
         except Exception as exc:  # sqlite3 errors: locked, busy, disk full; keep the rows
