@@ -16,6 +16,7 @@ import aiohttp
 import aiosqlite
 import structlog
 
+from proxy.accounts import audit
 from proxy.budgets import Crossing
 from proxy.metrics import Metrics
 from proxy.pricing import usd
@@ -87,6 +88,15 @@ class Alerter:
                 "INSERT OR IGNORE INTO budget_alerts (period, kind, name, threshold, fired_at) "
                 "VALUES (?, ?, ?, ?, unixepoch())",
                 fact,
+            )
+            period, kind, name, threshold = fact
+            await audit.record(
+                self._db,
+                "gateway",
+                "budget.threshold_crossed",
+                user=name if kind == "user" else name.split("/")[0],
+                subject=f"{kind}:{name}",
+                detail={"period": period, "threshold": threshold},
             )
 
     async def _post(self, payload: dict[str, object]) -> None:

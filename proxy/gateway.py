@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from proxy.accounts import audit
 from proxy.auth import ChainedKeyStore, KeyStore, StaticKeyStore
 from proxy.backoff import Backoff
 from proxy.circuit import CircuitBreaker, CircuitState
@@ -73,7 +74,7 @@ class Gateway:
             await self._runtime.aclose()
         await asyncio.gather(*self._retiring, return_exceptions=True)
 
-    def reload(self, path: str | None = None) -> list[str]:
+    def reload(self, path: str | None = None, actor: str = "SIGHUP") -> list[str]:
         """Re-read the config and swap it in atomically; return the problems, if any.
 
         An invalid file keeps the running config. Requests in flight finish on the old
@@ -88,6 +89,7 @@ class Gateway:
             self.metrics.reloads.labels("error").inc()
             for problem in error.problems:
                 log.error("config_reload_rejected", problem=problem)
+            self._audit(actor, "config.reload_rejected", {"problems": error.problems})
             return error.problems
         for breaker in self.breakers.values():
             breaker.configure(config.circuit_breaker)
@@ -97,7 +99,19 @@ class Gateway:
         task.add_done_callback(self._retiring.discard)
         self.metrics.reloads.labels("ok").inc()
         log.info("config_reloaded", config=config.path, aliases=sorted(config.aliases))
+        self._audit(actor, "config.reloaded", {"aliases": sorted(config.aliases)})
         return []
+
+    def _audit(self, actor: str, action: str, detail: dict[str, object]) -> None:
+        if self.services is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            audit.record(
+                self.services.db, actor, action, subject=self.runtime.config.path, detail=detail
+            )
+        )
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     def _build(self, config: GatewayConfig) -> Runtime:
         providers: dict[str, Provider] = {}

@@ -159,3 +159,8 @@ async def test_admin_reload_endpoint(gateway_factory, tmp_path: Path) -> None:  
         assert bad.status_code == 400 and "models[0].alias" in bad.json()["error"]["message"]
         models = (await http.get("/v1/models", headers=AUTH)).json()["data"]
     assert [m["id"] for m in models] == ["two"]
+    await asyncio.sleep(0.1)
+    connection = sqlite3.connect(tmp_path / "r.db")
+    actions = connection.execute("SELECT actor, action FROM audit_log ORDER BY id").fetchall()
+    connection.close()
+    assert actions == [("ops", "config.reloaded"), ("ops", "config.reload_rejected")]

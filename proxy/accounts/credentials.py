@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiosqlite
 from cryptography.fernet import Fernet, InvalidToken
 
+from proxy.accounts import audit
 from proxy.errors import GatewayError, InvalidRequest, NotFound
 
 
@@ -50,8 +51,11 @@ def cipher(master_key: str | None) -> Fernet | None:
 
 
 class CredentialStore:
-    def __init__(self, db: aiosqlite.Connection, fernet: Fernet | None, key_env: str) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, fernet: Fernet | None, key_env: str, actor: str = "cli"
+    ) -> None:
         self._db = db
+        self.actor = actor
         self._fernet = fernet
         self._key_env = key_env
 
@@ -89,6 +93,14 @@ class CredentialStore:
                 (user, provider, ciphertext, mask(secret), now, now),
             )
             await self._db.execute("UPDATE accounts_version SET version = version + 1")
+            await audit.record(
+                self._db,
+                self.actor,
+                "credential.stored",
+                user=user,
+                subject=provider,
+                detail={"masked": mask(secret)},
+            )
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
@@ -116,6 +128,13 @@ class CredentialStore:
         await self._db.execute("BEGIN IMMEDIATE")
         await self._db.execute("DELETE FROM credentials WHERE id = ?", (credential_id,))
         await self._db.execute("UPDATE accounts_version SET version = version + 1")
+        await audit.record(
+            self._db,
+            self.actor,
+            "credential.deleted",
+            user=credential.user,
+            subject=credential.provider,
+        )
         await self._db.execute("COMMIT")
         return credential
 

@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from proxy.accounts import audit
 from proxy.accounts.secrets import new_key
 from proxy.errors import InvalidRequest, NotFound
 
@@ -72,8 +73,9 @@ _KEY_COLUMNS = (
 
 
 class AccountStore:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, actor: str = "cli") -> None:
         self._db = db
+        self.actor = actor  # who the audit log names for changes made through this store
 
     async def version(self) -> int:
         async with self._db.execute("SELECT version FROM accounts_version") as cursor:
@@ -95,6 +97,10 @@ class AccountStore:
             "INSERT INTO users (name, monthly_budget_nano, alert_thresholds, created_at) "
             "VALUES (?, ?, ?, ?)",
             (user.name, user.monthly_budget_nano, _json(user.alert_thresholds), user.created_at),
+            "user.created",
+            name,
+            name,
+            {"monthly_budget_nano": user.monthly_budget_nano},
         )
         return user
 
@@ -126,6 +132,10 @@ class AccountStore:
             "UPDATE users SET monthly_budget_nano = ?, "
             "alert_thresholds = COALESCE(?, alert_thresholds) WHERE name = ?",
             (usd_to_nano(budget_usd), _json(_thresholds(thresholds)), name),
+            "user.budget_changed",
+            name,
+            name,
+            {"monthly_budget_nano": usd_to_nano(budget_usd)},
         )
         user = await self.user(name)
         assert user is not None
@@ -167,6 +177,16 @@ class AccountStore:
                     int(admin),
                     time.time(),
                 ),
+                "key.created",
+                user,
+                f"{user}/{name}",
+                {
+                    "prefix": prefix,
+                    "rpm": rpm,
+                    "tpm": tpm,
+                    "admin": admin,
+                    "models": list(models) if models else None,
+                },
             )
         except aiosqlite.IntegrityError:
             raise InvalidRequest(f"user {user!r} already has a key named {name!r}") from None
@@ -202,21 +222,30 @@ class AccountStore:
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))}")
-        await self.key(key_id)
+        key = await self.key(key_id)
+        detail = dict(changes)
         if "models" in changes:
             changes["models"] = _json(tuple(changes["models"]) if changes["models"] else None)
         if changes:
             columns = ", ".join(f"{name} = ?" for name in changes)
             await self._write(
-                f"UPDATE api_keys SET {columns} WHERE id = ?", (*changes.values(), key_id)
+                f"UPDATE api_keys SET {columns} WHERE id = ?",
+                (*changes.values(), key_id),
+                "key.updated",
+                key.user,
+                f"{key.user}/{key.name}",
+                detail,
             )
         return await self.key(key_id)
 
     async def revoke_key(self, key_id: int) -> KeyRecord:
-        await self.key(key_id)
+        key = await self.key(key_id)
         await self._write(
             "UPDATE api_keys SET active = 0, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
             (time.time(), key_id),
+            "key.revoked",
+            key.user,
+            f"{key.user}/{key.name}",
         )
         return await self.key(key_id)
 
@@ -228,12 +257,21 @@ class AccountStore:
         now = time.time()
         return [key for key in map(_key, rows) if key.usable(now)]
 
-    async def _write(self, sql: str, args: Sequence[Any]) -> None:
+    async def _write(
+        self,
+        sql: str,
+        args: Sequence[Any],
+        action: str,
+        user: str,
+        subject: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
         try:
             await db.execute(sql, args)
             await db.execute("UPDATE accounts_version SET version = version + 1")
+            await audit.record(db, self.actor, action, user=user, subject=subject, detail=detail)
         except BaseException:
             await db.execute("ROLLBACK")
             raise

@@ -26,7 +26,7 @@ class Reload:
                 raise PermissionDenied(
                     "reloading the config needs an admin key", code="admin_required"
                 )
-            problems = gateway.reload()
+            problems = gateway.reload(actor=principal.key_name)
             if problems:
                 raise InvalidRequest(
                     "the new config is invalid; the running config is unchanged: "

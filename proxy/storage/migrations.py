@@ -9,6 +9,7 @@ import time
 
 import aiosqlite
 
+from proxy.accounts.audit import AUDIT_V1
 from proxy.accounts.schema import ACCOUNTS_V1
 from proxy.storage.rollup import BUCKET_COLUMNS, KEY_COLUMNS
 
@@ -106,6 +107,7 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("002_accounts", ACCOUNTS_V1),
     ("003_budget_alerts", BUDGET_ALERTS_V1),
     ("004_credentials", CREDENTIALS_V1),
+    ("005_audit_log", AUDIT_V1),
 ]
 
 

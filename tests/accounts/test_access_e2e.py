@@ -110,6 +110,10 @@ async def test_key_lifecycle_through_the_cli(
     keys = {row[0] for row in connection.execute("SELECT key_name FROM requests")}
     connection.close()
     assert "team/svc" in keys
+    connection = sqlite3.connect(tmp_path / "gw.db")
+    actions = [r[0] for r in connection.execute("SELECT action FROM audit_log ORDER BY id")]
+    connection.close()
+    assert actions == ["user.created", "key.created", "key.revoked", "key.created"]
     # Only the hash and a short prefix are stored. (Read the files only once the server
     # is stopped: closing a file drops this process's POSIX locks on it, SQLite's too.)
     await gw.stop()

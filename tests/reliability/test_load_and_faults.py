@@ -32,8 +32,13 @@ async def gateway(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[Gate
     config = tmp_path / "gateway.toml"
     config.write_text(
         gateway_toml(
-            provider("up", fake_openai.url, first_byte_timeout_s=1, idle_timeout_s=1,
-                 keepalive_timeout_s=1),
+            provider(
+                "up",
+                fake_openai.url,
+                first_byte_timeout_s=1,
+                idle_timeout_s=1,
+                keepalive_timeout_s=1,
+            ),
             MOCK,
             '[[models]]\nalias = "m"\nroutes = [{ provider = "up", model = "x", input_price = 1,'
             ' output_price = 1 }, { provider = "demo", model = "echo" }]\n',
