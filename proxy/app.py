@@ -64,6 +64,7 @@ def build_app(config: GatewayConfig) -> Starlette:
             gateway.shutting_down = True
             if metrics_server is not None:
                 metrics_server.shutdown()
+                metrics_server.server_close()
             await gateway.aclose()
             await gateway.services.close()
             await sink.close()

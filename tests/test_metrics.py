@@ -113,3 +113,28 @@ async def test_promtool_accepts_the_output(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_separate_metrics_listener(gateway_factory: GatewayFactory) -> None:
+    import httpx
+
+    from tests.support.configs import alias
+    from tests.support.process import free_port
+
+    port = free_port()
+    gw = await gateway_factory(
+        gateway_toml(MOCK, alias("m", ("demo", "echo")), f"[metrics]\nport = {port}\n")
+    )
+    async with gw.http() as http:
+        assert (await http.get("/metrics")).status_code == 404
+        await http.post(
+            "/v1/chat/completions",
+            headers=AUTH,
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        )
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert (
+        'gateway_requests_total{alias="m",endpoint="chat",provider="demo",status_class="2xx"} 1.0'
+        in text
+    )
