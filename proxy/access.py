@@ -46,6 +46,10 @@ class AccessControl:
         self.ledger = ledger
         self._on_crossing = on_crossing
 
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        return self._config.alert_thresholds
+
     def admit(self, principal: Principal, alias: Alias, request: Mapping[str, Any]) -> Admission:
         admission = Admission()
         prompt = estimate_prompt_tokens(request)

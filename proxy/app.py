@@ -13,8 +13,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from proxy.api import api_routes
 from proxy.config import DEV_KEY, GatewayConfig
 from proxy.endpoints.admin import Reload
 from proxy.endpoints.basic import Health, MetricsEndpoint, ModelList, Ready, serve_metrics
@@ -70,7 +71,7 @@ def build_app(config: GatewayConfig) -> Starlette:
             await sink.close()
             log.info("stopped", rows_written=sink.rows_written, rows_dropped=sink.rows_dropped)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", ChatCompletions(gateway, observer), methods=["POST"]),
         Route("/v1/embeddings", Embeddings(gateway, observer), methods=["POST"]),
         Route("/v1/models", ModelList(gateway), methods=["GET"]),
@@ -78,6 +79,7 @@ def build_app(config: GatewayConfig) -> Starlette:
         Route("/readyz", Ready(gateway), methods=["GET"]),
         Route("/api/admin/reload", Reload(gateway), methods=["POST"]),
     ]
+    routes += api_routes(gateway)
     if config.metrics.port == 0:
         routes.append(Route("/metrics", MetricsEndpoint(metrics), methods=["GET"]))
     app = Starlette(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -34,6 +34,8 @@ class Runtime:
     router: Router
     keys: KeyStore
     failover: Failover
+    breakers: Mapping[str, CircuitBreaker] = field(default_factory=dict)
+    prices_updated: str = ""
     active: int = 0  # requests still using this runtime
 
     async def aclose(self) -> None:
@@ -129,6 +131,8 @@ class Gateway:
             router=Router(config, providers, self.breakers, self.prices),
             keys=self._keys(config),
             failover=Failover(config.retry, Backoff(config.retry)),
+            breakers=self.breakers,
+            prices_updated=self.prices.updated,
         )
 
     def _keys(self, config: GatewayConfig) -> KeyStore:

@@ -1,0 +1,33 @@
+"""The management and analytics API under /api/, and its OpenAPI document."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from proxy.api import accounts, catalog
+from proxy.api.openapi import docs_page, document
+from proxy.api.routing import Endpoint, routes
+from proxy.gateway import Gateway
+
+ENDPOINTS: list[Endpoint] = [*catalog.ENDPOINTS, *accounts.ENDPOINTS]
+
+
+def api_routes(gateway: Gateway) -> list[BaseRoute]:
+    spec = document(ENDPOINTS)
+    spec_body = orjson.dumps(spec)
+    page = docs_page(spec)
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec_body, media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    return [
+        *routes(gateway, ENDPOINTS),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]

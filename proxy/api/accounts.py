@@ -1,0 +1,507 @@
+"""Users, keys, budgets and the caller's own account, over HTTP."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import time
+from dataclasses import asdict
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from proxy.accounts.store import AccountStore, KeyRecord, User
+from proxy.api.routing import Context, Endpoint, Param
+from proxy.budgets import Account, month_start
+from proxy.errors import InvalidRequest, PermissionDenied
+from proxy.pricing import usd
+
+PAGE = (
+    Param("page", int, "1-based page", default=1, minimum=1),
+    Param("per_page", int, "items per page (max 200)", default=50, minimum=1),
+)
+
+
+def store(ctx: Context) -> AccountStore:
+    return AccountStore(ctx.services.db, actor=ctx.principal.key_name)
+
+
+def page(items: list[Any], ctx: Context) -> dict[str, Any]:
+    per_page = min(int(ctx.params["per_page"]), 200)
+    start = (int(ctx.params["page"]) - 1) * per_page
+    return {
+        "object": "list",
+        "data": items[start : start + per_page],
+        "page": ctx.params["page"],
+        "per_page": per_page,
+        "total": len(items),
+        "has_more": start + per_page < len(items),
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    budget = user.monthly_budget_nano
+    return {
+        "name": user.name,
+        "monthly_budget_usd": None if budget is None else usd(budget),
+        "alert_thresholds": list(user.alert_thresholds or ()) or None,
+        "created_at": user.created_at,
+    }
+
+
+def key_json(key: KeyRecord) -> dict[str, Any]:
+    data = asdict(key)
+    data.pop("sha256")
+    budget = data.pop("monthly_budget_nano")
+    data["monthly_budget_usd"] = None if budget is None else usd(budget)
+    data["models"] = list(key.models) if key.models else None
+    data["state"] = (
+        "active" if key.usable(time.time()) else ("revoked" if not key.active else "expired")
+    )
+    return data
+
+
+def _usd(body: dict[str, Any], name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidRequest(f"'{name}' must be an amount in USD", param=name) from None
+    if amount < 0 or isinstance(value, bool):
+        raise InvalidRequest(f"'{name}' must not be negative", param=name)
+    return amount
+
+
+def _int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidRequest(f"'{name}' must be an integer", param=name)
+    return value
+
+
+def _str(body: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"'{name}' must be a non-empty string", param=name)
+    return value
+
+
+async def create_user(ctx: Context) -> dict[str, Any]:
+    body = ctx.body or {}
+    name = _str(body, "name", required=True)
+    assert name is not None
+    return user_json(await store(ctx).create_user(name, _usd(body, "monthly_budget_usd")))
+
+
+async def list_users(ctx: Context) -> dict[str, Any]:
+    return page([user_json(u) for u in await store(ctx).users()], ctx)
+
+
+async def update_user(ctx: Context) -> dict[str, Any]:
+    body = ctx.body or {}
+    thresholds = body.get("alert_thresholds")
+    if thresholds is not None and not (
+        isinstance(thresholds, list) and all(isinstance(t, int | float) for t in thresholds)
+    ):
+        raise InvalidRequest(
+            "'alert_thresholds' must be a list of numbers", param="alert_thresholds"
+        )
+    user = await store(ctx).set_user_budget(
+        ctx.params["name"], _usd(body, "monthly_budget_usd"), thresholds
+    )
+    return user_json(user)
+
+
+async def create_key(ctx: Context) -> dict[str, Any]:
+    body = ctx.body or {}
+    models = body.get("models")
+    if models is not None and not (
+        isinstance(models, list) and all(isinstance(m, str) for m in models)
+    ):
+        raise InvalidRequest("'models' must be a list of aliases", param="models")
+    expires = body.get("expires_at")
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
+        raise InvalidRequest("'expires_at' must be a unix timestamp", param="expires_at")
+    user, name = _str(body, "user", required=True), _str(body, "name", required=True)
+    assert user is not None and name is not None
+    created = await store(ctx).create_key(
+        user,
+        name,
+        budget_usd=_usd(body, "monthly_budget_usd"),
+        rpm=_int(body, "rpm"),
+        tpm=_int(body, "tpm"),
+        models=models,
+        expires_at=expires,
+        admin=body.get("admin") is True,
+    )
+    return {**key_json(created.record), "secret": created.secret}
+
+
+async def list_keys(ctx: Context) -> dict[str, Any]:
+    return page([key_json(k) for k in await store(ctx).keys(ctx.params["user"])], ctx)
+
+
+async def update_key(ctx: Context) -> dict[str, Any]:
+    body = ctx.body or {}
+    changes: dict[str, Any] = {}
+    if "monthly_budget_usd" in body:
+        budget = _usd(body, "monthly_budget_usd")
+        changes["monthly_budget_nano"] = None if budget is None else int(budget.scaleb(9))
+    for name in ("rpm", "tpm"):
+        if name in body:
+            changes[name] = _int(body, name)
+    if "models" in body:
+        changes["models"] = body["models"]
+    unknown = set(body) - {"monthly_budget_usd", "rpm", "tpm", "models"}
+    if unknown:
+        raise InvalidRequest(
+            f"cannot change {', '.join(sorted(unknown))}", param=sorted(unknown)[0]
+        )
+    return key_json(await store(ctx).update_key(ctx.params["id"], **changes))
+
+
+async def revoke_key(ctx: Context) -> dict[str, Any]:
+    return key_json(await store(ctx).revoke_key(ctx.params["id"]))
+
+
+async def account(ctx: Context) -> dict[str, Any]:
+    principal = ctx.principal
+    user = None
+    if principal.owner is not None:
+        found = await store(ctx).user(principal.owner, missing_ok=True)
+        user = None if found is None else user_json(found)
+    ledger = ctx.services.access.ledger
+    key_spent = ledger.spent(Account("key", principal.key_name, None))
+    return {
+        "key": {
+            "name": principal.key_name,
+            "admin": principal.admin,
+            "rpm": principal.rpm,
+            "tpm": principal.tpm,
+            "models": sorted(principal.allowed_aliases) if principal.allowed_aliases else None,
+            "monthly_budget_usd": None
+            if principal.key_budget_nano is None
+            else usd(principal.key_budget_nano),
+            "spent_this_month_usd": usd(key_spent),
+        },
+        "user": user,
+        "user_spent_this_month_usd": None
+        if principal.owner is None
+        else usd(ledger.spent(Account("user", principal.owner, None))),
+    }
+
+
+async def activity(ctx: Context) -> dict[str, Any]:
+    user = ctx.params["user"] if ctx.admin else _own_user(ctx)
+    where, args = ("WHERE user_name = ?", [user]) if user else ("", [])
+    async with ctx.services.db.execute(
+        f"SELECT id, ts, actor, action, user_name, subject, detail FROM audit_log {where} "
+        "ORDER BY id DESC",
+        args,
+    ) as cursor:
+        rows = await cursor.fetchall()
+    items = [
+        {
+            "id": r[0],
+            "ts": r[1],
+            "actor": r[2],
+            "action": r[3],
+            "user": r[4],
+            "subject": r[5],
+            "detail": None if r[6] is None else orjson.loads(r[6]),
+        }
+        for r in rows
+    ]
+    return page(items, ctx)
+
+
+async def budget(ctx: Context) -> dict[str, Any]:
+    name = _own_user(ctx)
+    user = await store(ctx).user(name)
+    assert user is not None
+    return budget_view(
+        user,
+        ctx.services.access.ledger.spent(Account("user", name, None)),
+        time.time(),
+        ctx.services.access.thresholds,
+    )
+
+
+def _own_user(ctx: Context) -> str:
+    """The user a request is about: ?user= for admins, else the caller's own user only."""
+    asked, owner = ctx.params["user"], ctx.principal.owner
+    if ctx.admin:
+        if asked or owner:
+            return str(asked or owner)
+        raise InvalidRequest("this key belongs to no user: pass ?user=", param="user")
+    if owner is None:
+        raise PermissionDenied("this key belongs to no user; this view is per user")
+    if asked and asked != owner:
+        raise PermissionDenied("a user's key sees only its own user's data")
+    return owner
+
+
+def budget_view(user: User, spent: int, now: float, default: tuple[float, ...]) -> dict[str, Any]:
+    """Limit, spend, and a month-end projection from the daily run rate so far."""
+    start = month_start(now)
+    day = dt.datetime.fromtimestamp(now, dt.UTC)
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    elapsed_days = max((now - start) / 86400, 1 / 24)  # at least an hour of data
+    projected = int(spent / elapsed_days * days_in_month)
+    limit = user.monthly_budget_nano
+    thresholds = user.alert_thresholds or default
+    return {
+        "user": user.name,
+        "period": day.strftime("%Y-%m"),
+        "limit_usd": None if limit is None else usd(limit),
+        "spent_usd": usd(spent),
+        "remaining_usd": None if limit is None else usd(max(0, limit - spent)),
+        "percent_used": None if not limit else round(100 * spent / limit, 2),
+        "thresholds_crossed": [] if not limit else [t for t in thresholds if spent >= t * limit],
+        "projected_month_end_usd": usd(projected),
+        "projected_over_budget": None if limit is None else projected > limit,
+    }
+
+
+async def budget_history(ctx: Context) -> dict[str, Any]:
+    name = _own_user(ctx)
+    fmt = "%Y-%m-%d" if ctx.params["granularity"] == "day" else "%Y-%m"
+    async with ctx.services.db.execute(
+        f"SELECT strftime('{fmt}', hour, 'unixepoch') AS period, SUM(cost_nano), SUM(requests) "
+        "FROM usage_hourly WHERE owner = ? GROUP BY period ORDER BY period",
+        (name,),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return {
+        "user": name,
+        "granularity": ctx.params["granularity"],
+        "data": [
+            {"period": r[0], "spent_usd": usd(int(r[1] or 0)), "requests": r[2]} for r in rows
+        ],
+    }
+
+
+USER_BODY = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "monthly_budget_usd": {"type": ["number", "string", "null"]},
+    },
+}
+KEY_BODY = {
+    "type": "object",
+    "required": ["user", "name"],
+    "properties": {
+        "user": {"type": "string"},
+        "name": {"type": "string"},
+        "monthly_budget_usd": {"type": ["number", "string", "null"]},
+        "rpm": {"type": ["integer", "null"]},
+        "tpm": {"type": ["integer", "null"]},
+        "models": {"type": ["array", "null"], "items": {"type": "string"}},
+        "expires_at": {"type": ["number", "null"]},
+        "admin": {"type": "boolean"},
+    },
+}
+USER_EXAMPLE = {
+    "name": "team-a",
+    "monthly_budget_usd": "100",
+    "alert_thresholds": None,
+    "created_at": 1795000000.0,
+}
+KEY_EXAMPLE = {
+    "id": 3,
+    "name": "indexer",
+    "user": "team-a",
+    "prefix": "llmg_AbCdEf",
+    "rpm": 600,
+    "tpm": None,
+    "models": ["fast"],
+    "expires_at": None,
+    "active": True,
+    "admin": False,
+    "created_at": 1795000000.0,
+    "revoked_at": None,
+    "monthly_budget_usd": None,
+    "state": "active",
+}
+BUDGET_EXAMPLE = {
+    "user": "team-a",
+    "period": "2026-11",
+    "limit_usd": "100",
+    "spent_usd": "42.5",
+    "remaining_usd": "57.5",
+    "percent_used": 42.5,
+    "thresholds_crossed": [],
+    "projected_month_end_usd": "57.95",
+    "projected_over_budget": False,
+}
+ID = Param("id", int, location="path", required=True)
+USER_FILTER = Param("user", description="admin keys: whose (default: everyone / your own)")
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/users",
+        "Create a user",
+        create_user,
+        admin=True,
+        body=USER_BODY,
+        status=201,
+        example=USER_EXAMPLE,
+    ),
+    Endpoint(
+        "GET",
+        "/api/users",
+        "List users",
+        list_users,
+        admin=True,
+        params=PAGE,
+        example={
+            "object": "list",
+            "data": [USER_EXAMPLE],
+            "page": 1,
+            "per_page": 50,
+            "total": 1,
+            "has_more": False,
+        },
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/users/{name}",
+        "Change a user's budget or thresholds",
+        update_user,
+        admin=True,
+        params=(Param("name", location="path", required=True),),
+        body={
+            "type": "object",
+            "properties": {
+                "monthly_budget_usd": {"type": ["number", "string", "null"]},
+                "alert_thresholds": {"type": "array", "items": {"type": "number"}},
+            },
+        },
+        example=USER_EXAMPLE,
+    ),
+    Endpoint(
+        "POST",
+        "/api/keys",
+        "Create a key (the secret is shown once)",
+        create_key,
+        admin=True,
+        body=KEY_BODY,
+        status=201,
+        example={**KEY_EXAMPLE, "secret": "llmg_..."},
+    ),
+    Endpoint(
+        "GET",
+        "/api/keys",
+        "List keys (never their secrets)",
+        list_keys,
+        admin=True,
+        params=(USER_FILTER, *PAGE),
+        example={
+            "object": "list",
+            "data": [KEY_EXAMPLE],
+            "page": 1,
+            "per_page": 50,
+            "total": 1,
+            "has_more": False,
+        },
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/keys/{id}",
+        "Change a key's limits, budget or aliases",
+        update_key,
+        admin=True,
+        params=(ID,),
+        body={
+            "type": "object",
+            "properties": {
+                "monthly_budget_usd": {"type": ["number", "string", "null"]},
+                "rpm": {"type": ["integer", "null"]},
+                "tpm": {"type": ["integer", "null"]},
+                "models": {"type": ["array", "null"], "items": {"type": "string"}},
+            },
+        },
+        example=KEY_EXAMPLE,
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/keys/{id}",
+        "Revoke a key",
+        revoke_key,
+        admin=True,
+        params=(ID,),
+        example={**KEY_EXAMPLE, "active": False, "state": "revoked"},
+    ),
+    Endpoint(
+        "GET",
+        "/api/account",
+        "The calling key, its user, limits and spend",
+        account,
+        example={
+            "key": {
+                "name": "team-a/indexer",
+                "admin": False,
+                "rpm": 600,
+                "tpm": None,
+                "models": ["fast"],
+                "monthly_budget_usd": None,
+                "spent_this_month_usd": "1.25",
+            },
+            "user": USER_EXAMPLE,
+            "user_spent_this_month_usd": "42.5",
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/api/account/activity",
+        "The audit log of management actions",
+        activity,
+        params=(USER_FILTER, *PAGE),
+        example={
+            "object": "list",
+            "data": [
+                {
+                    "id": 9,
+                    "ts": 1795000000.0,
+                    "actor": "cli",
+                    "action": "key.revoked",
+                    "user": "team-a",
+                    "subject": "team-a/old",
+                    "detail": None,
+                }
+            ],
+            "page": 1,
+            "per_page": 50,
+            "total": 1,
+            "has_more": False,
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/api/budget",
+        "Budget, spend and month-end projection",
+        budget,
+        params=(USER_FILTER,),
+        example=BUDGET_EXAMPLE,
+    ),
+    Endpoint(
+        "GET",
+        "/api/budget/history",
+        "Spend per day or month",
+        budget_history,
+        params=(USER_FILTER, Param("granularity", choices=("day", "month"), default="day")),
+        example={
+            "user": "team-a",
+            "granularity": "day",
+            "data": [{"period": "2026-11-21", "spent_usd": "3.1", "requests": 812}],
+        },
+    ),
+]
