@@ -7,12 +7,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from proxy.api import accounts, catalog
+from proxy.api import accounts, catalog, credentials, usage
 from proxy.api.openapi import docs_page, document
 from proxy.api.routing import Endpoint, routes
 from proxy.gateway import Gateway
 
-ENDPOINTS: list[Endpoint] = [*catalog.ENDPOINTS, *accounts.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [
+    *catalog.ENDPOINTS,
+    *accounts.ENDPOINTS,
+    *credentials.ENDPOINTS,
+    *usage.ENDPOINTS,
+]
 
 
 def api_routes(gateway: Gateway) -> list[BaseRoute]:

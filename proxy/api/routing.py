@@ -107,7 +107,8 @@ async def _context(gateway: Gateway, endpoint: Endpoint, request: Request) -> Co
     }
     body = None
     if endpoint.body is not None:
-        body = parse_json_object(await request.body())
+        raw = await request.body()
+        body = parse_json_object(raw) if raw else {}
     return Context(principal, runtime, services, params, body)
 
 
