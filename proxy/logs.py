@@ -19,7 +19,10 @@ def configure_logging(format: str = "console", level: str = "info") -> None:
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
         logger_factory = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: rich ones print local variables, which can hold request headers.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
         logger_factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=[

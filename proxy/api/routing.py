@@ -7,6 +7,7 @@ the documentation cannot drift from the code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,6 +130,9 @@ def _value(param: Param, source: Mapping[str, Any]) -> Any:
             f"'{param.name}' must be {'an integer' if param.kind is int else 'a number'}",
             param=param.name,
         ) from None
+    # Beyond 2**53 nothing is a sensible page, limit or time (nor fits JSON or SQLite).
+    if param.kind is not str and (not math.isfinite(value) or abs(value) > 2**53):
+        raise InvalidRequest(f"'{param.name}' is out of range", param=param.name)
     if param.minimum is not None and value < param.minimum:
         raise InvalidRequest(f"'{param.name}' must be at least {param.minimum:g}", param=param.name)
     return value

@@ -6,9 +6,7 @@ a plain synchronous client.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.configs import MOCK, alias, gateway_toml
-from tests.support.gateway import KEY, RunningGateway
+from tests.support.gateway import KEY
+from tests.support.threaded import threaded_gateway
 
 EXAMPLES = 400
 
@@ -65,7 +64,9 @@ headers = st.fixed_dictionaries(
     optional={
         "Authorization": st.sampled_from([f"Bearer {KEY}", "Bearer nope", "Basic x", "", KEY]),
         "Content-Type": st.sampled_from(["application/json", "text/plain", "", "x/y"]),
-        "X-Request-Id": st.text(max_size=80).filter(lambda t: t.isascii() and t.isprintable()),
+        "X-Request-Id": st.text(max_size=80).filter(
+            lambda t: t.isascii() and t.isprintable() and t == t.strip()
+        ),
         "Cache-Control": st.sampled_from(["no-cache", "max-age=0", "nonsense"]),
     },
 )
@@ -79,29 +80,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         gateway_toml(MOCK, alias("m", ("demo", "echo")), body_mb=0.05)
         + f'\n[storage]\ndatabase = "{directory / "fuzz.db"}"\n'
     )
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def serve() -> None:
-        async def main() -> None:
-            running = await RunningGateway(path).start()
-            holder["url"], holder["gateway"] = running.url, running
-            holder["stop"] = asyncio.Event()
-            ready.set()
-            await holder["stop"].wait()
-            await running.stop()
-
-        loop = asyncio.new_event_loop()
-        holder["loop"] = loop
-        loop.run_until_complete(main())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    yield str(holder["url"])
-    holder["loop"].call_soon_threadsafe(holder["stop"].set)
-    thread.join(20)
+    with threaded_gateway(path) as url:
+        yield url
 
 
 @settings(
