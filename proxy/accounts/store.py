@@ -57,12 +57,21 @@ class NewKey:
     secret: str
 
 
+# Large enough for any budget, small enough that nano-dollars fit SQLite's 64-bit integers.
+MAX_BUDGET_USD = 10**9
+
+
 def usd_to_nano(usd: Decimal | float | str | None) -> int | None:
     if usd is None:
         return None
-    value = Decimal(str(usd))
-    if value < 0:
-        raise InvalidRequest("a budget cannot be negative", param="budget_usd")
+    try:
+        value = Decimal(str(usd))
+    except ArithmeticError:
+        raise InvalidRequest("a budget must be an amount in USD", param="budget_usd") from None
+    if not value.is_finite() or not 0 <= value <= MAX_BUDGET_USD:
+        raise InvalidRequest(
+            f"a budget must be between 0 and {MAX_BUDGET_USD} USD", param="budget_usd"
+        )
     return int(value.scaleb(9))
 
 

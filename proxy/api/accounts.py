@@ -70,8 +70,8 @@ def _usd(body: dict[str, Any], name: str) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise InvalidRequest(f"'{name}' must be an amount in USD", param=name) from None
-    if amount < 0 or isinstance(value, bool):
-        raise InvalidRequest(f"'{name}' must not be negative", param=name)
+    if isinstance(value, bool) or not amount.is_finite() or not 0 <= amount <= 10**9:
+        raise InvalidRequest(f"'{name}' must be between 0 and 1000000000", param=name)
     return amount
 
 

@@ -57,7 +57,9 @@ class SQLiteLogWriter:
         flush_interval_ms: float = 500,
         queue_limit: int = 100_000,
         retention_days: float = 90,
+        close_timeout_s: float = CLOSE_TIMEOUT_S,
     ) -> None:
+        self._close_timeout_s = close_timeout_s
         self.path = path
         self._batch_size = batch_size
         self._interval_s = flush_interval_ms / 1000
@@ -113,12 +115,12 @@ class SQLiteLogWriter:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        """Flush every queued row (retrying for up to CLOSE_TIMEOUT_S), then close."""
+        """Flush every queued row (retrying for up to close_timeout_s), then close."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(asyncio.shield(self._task), self._close_timeout_s)
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

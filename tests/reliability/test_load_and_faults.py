@@ -71,7 +71,8 @@ async def stream_text(http: httpx.AsyncClient, body: dict[str, object]) -> tuple
 async def test_500_concurrent_streams_arrive_whole_and_in_order(
     gateway: GatewayProcess, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    fake_openai.enqueue(*[sse_reply(fake_openai, stream_events(WORDS, pause=0.005))] * STREAMS)
+    # Every request (retries too, on a loaded machine) gets the same 20-chunk stream.
+    fake_openai.answer_by_default(sse_reply(fake_openai, stream_events(WORDS, pause=0.005)))
     baseline = gateway.open_fds()
     body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "go"}]}
     limits = httpx.Limits(max_connections=STREAMS, max_keepalive_connections=0)
@@ -104,11 +105,11 @@ async def test_faults_leave_no_leak_and_no_missing_row(
     partial = [chunk({"role": "assistant", "content": ""}), chunk({"content": "part"})]
     faults = [
         sse_reply(fake_openai, [*partial, Reset()]),  # reset mid-stream
-        hang(5),  # hangs: 1 s timeouts
+        hang(8),  # hangs: 3 s timeouts
         sse_reply(fake_openai, [Raw(b"data: {garbage\n\n")]),  # garbage
         json_reply({"error": {"message": "slow down"}}, 429, {"Retry-After": "0"}),  # 429 storm
         json_reply({"error": {"message": "down"}}, 503),  # provider down
-        sse_reply(fake_openai, [*partial, Pause(3), chunk({"content": "late"}), b"[DONE]"]),
+        sse_reply(fake_openai, [*partial, Pause(5), chunk({"content": "late"}), b"[DONE]"]),
     ]
     fake_openai.enqueue(*(faults * 8))
     plain = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}

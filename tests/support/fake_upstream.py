@@ -67,6 +67,10 @@ class FakeUpstream:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def answer_by_default(self, reply: Reply) -> None:
+        """Every request without an enqueued reply gets this one."""
+        self._default = reply
+
     def enqueue(self, *replies: Reply) -> None:
         self.queue.extend(replies)
 
