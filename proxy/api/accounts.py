@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import time
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
@@ -13,7 +11,7 @@ import orjson
 
 from proxy.accounts.store import AccountStore, KeyRecord, User
 from proxy.api.routing import Context, Endpoint, Param
-from proxy.budgets import Account, month_start
+from proxy.budgets import Account
 from proxy.errors import InvalidRequest, PermissionDenied
 from proxy.pricing import usd
 
@@ -197,7 +195,7 @@ async def account(ctx: Context) -> dict[str, Any]:
 
 
 async def activity(ctx: Context) -> dict[str, Any]:
-    user = ctx.params["user"] if ctx.admin else _own_user(ctx)
+    user = ctx.params["user"] if ctx.admin else own_user(ctx)
     where, args = ("WHERE user_name = ?", [user]) if user else ("", [])
     async with ctx.services.db.execute(
         f"SELECT id, ts, actor, action, user_name, subject, detail FROM audit_log {where} "
@@ -220,19 +218,7 @@ async def activity(ctx: Context) -> dict[str, Any]:
     return page(items, ctx)
 
 
-async def budget(ctx: Context) -> dict[str, Any]:
-    name = _own_user(ctx)
-    user = await store(ctx).user(name)
-    assert user is not None
-    return budget_view(
-        user,
-        ctx.services.access.ledger.spent(Account("user", name, None)),
-        time.time(),
-        ctx.services.access.thresholds,
-    )
-
-
-def _own_user(ctx: Context) -> str:
+def own_user(ctx: Context) -> str:
     """The user a request is about: ?user= for admins, else the caller's own user only."""
     asked, owner = ctx.params["user"], ctx.principal.owner
     if ctx.admin:
@@ -244,46 +230,6 @@ def _own_user(ctx: Context) -> str:
     if asked and asked != owner:
         raise PermissionDenied("a user's key sees only its own user's data")
     return owner
-
-
-def budget_view(user: User, spent: int, now: float, default: tuple[float, ...]) -> dict[str, Any]:
-    """Limit, spend, and a month-end projection from the daily run rate so far."""
-    start = month_start(now)
-    day = dt.datetime.fromtimestamp(now, dt.UTC)
-    days_in_month = calendar.monthrange(day.year, day.month)[1]
-    elapsed_days = max((now - start) / 86400, 1 / 24)  # at least an hour of data
-    projected = int(spent / elapsed_days * days_in_month)
-    limit = user.monthly_budget_nano
-    thresholds = user.alert_thresholds or default
-    return {
-        "user": user.name,
-        "period": day.strftime("%Y-%m"),
-        "limit_usd": None if limit is None else usd(limit),
-        "spent_usd": usd(spent),
-        "remaining_usd": None if limit is None else usd(max(0, limit - spent)),
-        "percent_used": None if not limit else round(100 * spent / limit, 2),
-        "thresholds_crossed": [] if not limit else [t for t in thresholds if spent >= t * limit],
-        "projected_month_end_usd": usd(projected),
-        "projected_over_budget": None if limit is None else projected > limit,
-    }
-
-
-async def budget_history(ctx: Context) -> dict[str, Any]:
-    name = _own_user(ctx)
-    fmt = "%Y-%m-%d" if ctx.params["granularity"] == "day" else "%Y-%m"
-    async with ctx.services.db.execute(
-        f"SELECT strftime('{fmt}', hour, 'unixepoch') AS period, SUM(cost_nano), SUM(requests) "
-        "FROM usage_hourly WHERE owner = ? GROUP BY period ORDER BY period",
-        (name,),
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return {
-        "user": name,
-        "granularity": ctx.params["granularity"],
-        "data": [
-            {"period": r[0], "spent_usd": usd(int(r[1] or 0)), "requests": r[2]} for r in rows
-        ],
-    }
 
 
 USER_BODY = {
@@ -329,17 +275,6 @@ KEY_EXAMPLE = {
     "revoked_at": None,
     "monthly_budget_usd": None,
     "state": "active",
-}
-BUDGET_EXAMPLE = {
-    "user": "team-a",
-    "period": "2026-11",
-    "limit_usd": "100",
-    "spent_usd": "42.5",
-    "remaining_usd": "57.5",
-    "percent_used": 42.5,
-    "thresholds_crossed": [],
-    "projected_month_end_usd": "57.95",
-    "projected_over_budget": False,
 }
 ID = Param("id", int, location="path", required=True)
 USER_FILTER = Param("user", description="admin keys: whose (default: everyone / your own)")
@@ -482,26 +417,6 @@ ENDPOINTS = [
             "per_page": 50,
             "total": 1,
             "has_more": False,
-        },
-    ),
-    Endpoint(
-        "GET",
-        "/api/budget",
-        "Budget, spend and month-end projection",
-        budget,
-        params=(USER_FILTER,),
-        example=BUDGET_EXAMPLE,
-    ),
-    Endpoint(
-        "GET",
-        "/api/budget/history",
-        "Spend per day or month",
-        budget_history,
-        params=(USER_FILTER, Param("granularity", choices=("day", "month"), default="day")),
-        example={
-            "user": "team-a",
-            "granularity": "day",
-            "data": [{"period": "2026-11-21", "spent_usd": "3.1", "requests": 812}],
         },
     ),
 ]

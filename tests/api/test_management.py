@@ -11,7 +11,7 @@ import pytest
 
 from proxy.accounts.store import User
 from proxy.api import ENDPOINTS
-from proxy.api.accounts import budget_view
+from proxy.api.budget import budget_view
 from tests.conftest import GatewayFactory
 from tests.support.gateway import KEY, RunningGateway
 
