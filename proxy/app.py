@@ -49,12 +49,12 @@ def build_app(config: GatewayConfig) -> Starlette:
             lambda: (sink.queue_depth, sink.rows_written, sink.rows_dropped, sink.batches_failed)
         )
     )
-    observer = Observer(metrics, sink, config.debug_log.max_body_bytes)
+    observer = Observer(metrics, sink, config.debug_log.max_body_bytes, gateway.scrubber)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sink.start()
-        gateway.services = await Services.open(config, metrics)
+        gateway.services = await Services.open(config, metrics, gateway.scrubber)
         gateway.start(config)
         metrics_server = serve_metrics(config, metrics)
         announce(config, gateway)

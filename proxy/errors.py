@@ -24,7 +24,8 @@ aiohttp's exceptions are translated into UpstreamFailure once, in `proxy.transpo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import orjson
@@ -150,6 +151,10 @@ class UpstreamFailure(Exception):
     def reason(self) -> str:
         return str(self)
 
+    def redact(self, scrub: Callable[[str], str]) -> None:
+        """Remove secrets an upstream may have echoed, before anyone sees the text."""
+        self.args = (scrub(str(self)),)
+
 
 class UpstreamConnectError(UpstreamFailure):
     pass
@@ -179,6 +184,10 @@ class UpstreamHTTPError(UpstreamFailure):
         self.detail = detail
         self.fault = fault
         self.retry_after_s = retry_after_s
+
+    def redact(self, scrub: Callable[[str], str]) -> None:
+        super().redact(scrub)
+        self.detail = replace(self.detail, message=scrub(self.detail.message))
 
 
 def fault_for_status(status: int) -> Fault:

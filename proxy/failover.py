@@ -32,9 +32,12 @@ AttemptFn = Callable[[Route, float], Awaitable[T]]
 
 
 class Failover:
-    def __init__(self, config: RetryConfig, backoff: Backoff) -> None:
+    def __init__(
+        self, config: RetryConfig, backoff: Backoff, scrub: Callable[[str], str] = str
+    ) -> None:
         self._config = config
         self._backoff = backoff
+        self._scrub = scrub
 
     async def run(
         self, routes: list[Route], attempt: AttemptFn[T], record: RequestRecord, deadline: float
@@ -73,6 +76,7 @@ class Failover:
             try:
                 result = await attempt(route, deadline)
             except UpstreamFailure as failure:
+                failure.redact(self._scrub)
                 record.attempts.append(_failed(route, failure, perf_counter() - started))
                 if failure.fault is Fault.REQUEST:
                     route.breaker.release()

@@ -18,6 +18,7 @@ from proxy.metrics import Metrics
 from proxy.pricing import PriceTable
 from proxy.providers import ADAPTERS, Provider, build_provider
 from proxy.router import Router
+from proxy.scrubber import Scrubber
 from proxy.services import Services
 
 log = structlog.get_logger("proxy.gateway")
@@ -35,6 +36,7 @@ class Runtime:
     keys: KeyStore
     failover: Failover
     breakers: Mapping[str, CircuitBreaker] = field(default_factory=dict)
+    scrubber: Scrubber = field(default_factory=Scrubber)
     prices_updated: str = ""
     active: int = 0  # requests still using this runtime
 
@@ -55,6 +57,8 @@ class Gateway:
         self.breakers: dict[str, CircuitBreaker] = {}
         self.shutting_down = False
         self.services: Services | None = None
+        # Outlives reloads: users' own keys are added to it by the services.
+        self.scrubber = Scrubber()
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -116,6 +120,7 @@ class Gateway:
         task.add_done_callback(self._retiring.discard)
 
     def _build(self, config: GatewayConfig) -> Runtime:
+        self.scrubber.set_source("config", config_secrets(config))
         providers: dict[str, Provider] = {}
         for name, provider_config in config.providers.items():
             if not provider_config.enabled:
@@ -130,8 +135,9 @@ class Gateway:
             providers=providers,
             router=Router(config, providers, self.breakers, self.prices),
             keys=self._keys(config),
-            failover=Failover(config.retry, Backoff(config.retry)),
+            failover=Failover(config.retry, Backoff(config.retry), self.scrubber.scrub),
             breakers=self.breakers,
+            scrubber=self.scrubber,
             prices_updated=self.prices.updated,
         )
 
@@ -155,6 +161,15 @@ class Gateway:
             breaker.on_change = changed
             self.breakers[name] = breaker
         return breaker
+
+
+def config_secrets(config: GatewayConfig) -> list[str | None]:
+    """Every secret gateway.toml resolved: provider keys, the master key, static keys."""
+    return [
+        *(provider.api_key for provider in config.providers.values()),
+        config.credentials.master_key,
+        *(key.secret for key in config.keys),
+    ]
 
 
 async def _retire(runtime: Runtime) -> None:

@@ -17,6 +17,7 @@ from proxy.asgi import header
 from proxy.metrics import Metrics
 from proxy.record import RequestRecord
 from proxy.redaction import redact_headers, truncate
+from proxy.scrubber import Scrubber
 from proxy.storage.base import LogSink
 from proxy.storage.rows import DebugRow, FailedAttempt, RequestRow
 
@@ -24,10 +25,17 @@ log = structlog.get_logger("proxy.access")
 
 
 class Observer:
-    def __init__(self, metrics: Metrics, sink: LogSink | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        sink: LogSink | None,
+        max_body_bytes: int,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self.metrics = metrics
         self.sink = sink
         self._max_body_bytes = max_body_bytes
+        self._scrubber = scrubber or Scrubber()
 
     def finish(self, record: RequestRecord, scope: Scope, aliases: Container[str]) -> None:
         """Called once per answered request; must never block or raise."""
@@ -64,13 +72,14 @@ class Observer:
         limit = self._max_body_bytes
         request_body, cut_request = truncate(record.request_body, limit)
         response_body, cut_response = truncate(record.response_body, limit)
+        scrub = self._scrubber.scrub
         return DebugRow(
             request_id=record.request_id,
             ts=record.arrived_at,
             request_headers=redact_headers(scope["headers"]),
-            request_body=request_body,
+            request_body=scrub(request_body),
             response_headers={},
-            response_body=response_body,
+            response_body=scrub(response_body),
             truncated=cut_request or cut_response,
         )
 

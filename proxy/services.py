@@ -18,6 +18,7 @@ from proxy.cache import ResponseCache
 from proxy.config import GatewayConfig
 from proxy.metrics import Metrics
 from proxy.ratelimit import RateLimiter
+from proxy.scrubber import Scrubber
 from proxy.storage.migrations import open_database
 
 
@@ -33,14 +34,16 @@ class Services:
     cache: ResponseCache | None
 
     @classmethod
-    async def open(cls, config: GatewayConfig, metrics: Metrics) -> Services:
+    async def open(
+        cls, config: GatewayConfig, metrics: Metrics, scrubber: Scrubber | None = None
+    ) -> Services:
         db = await open_database(config.storage.database)
         accounts = AccountStore(db)
         credentials = CredentialStore(
             db, cipher(config.credentials.master_key), config.credentials.master_key_env
         )
         await credentials.verify()  # MasterKeyError: refuse to start, clearly
-        own_keys = OwnKeys()
+        own_keys = OwnKeys(scrubber)
         keys = DatabaseKeyStore(accounts, credentials, own_keys)
         await keys.start()
         now = time.time()

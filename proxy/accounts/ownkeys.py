@@ -6,18 +6,22 @@ import dataclasses
 
 from proxy.providers import ADAPTERS, Provider
 from proxy.providers.base import Adapter
+from proxy.scrubber import Scrubber
 
 
 class OwnKeys:
     """(user, provider name) -> the user's key, as adapters built once and reused."""
 
-    def __init__(self) -> None:
+    def __init__(self, scrubber: Scrubber | None = None) -> None:
         self._secrets: dict[tuple[str, str], str] = {}
         self._adapters: dict[tuple[str, str], Adapter] = {}
+        self._scrubber = scrubber
 
     def update(self, secrets: dict[tuple[str, str], str]) -> None:
         self._secrets = secrets
         self._adapters = {}
+        if self._scrubber is not None:
+            self._scrubber.set_source("own_keys", secrets.values())
 
     def adapter(self, user: str | None, provider: Provider) -> Adapter:
         if user is None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from proxy.config import GatewayConfig
 from proxy.errors import InvalidRequest, UpstreamFailure
 from proxy.providers import ADAPTERS, TRANSPORTS
+from proxy.scrubber import Scrubber
 from proxy.transport import HTTPTransport
 
 
@@ -42,14 +43,17 @@ async def probe(config: GatewayConfig, provider_name: str, secret: str) -> Probe
         stream=False,
         request_id="credential-test",
     )
+    # The provider's answer is shown to the caller: it must not echo the key back.
+    scrubber = Scrubber()
+    scrubber.set_source("probe", [secret])
     try:
         response = await transport.send(request, asyncio.get_running_loop().time() + 30)
         body = await response.read()
         if response.status == 200:
             return ProbeResult(True, 200, f"{provider_name} accepted the key ({model})")
         error = adapter.error(response.status, body, response.headers)
-        return ProbeResult(False, response.status, error.detail.message)
+        return ProbeResult(False, response.status, scrubber.scrub(error.detail.message))
     except UpstreamFailure as failure:
-        return ProbeResult(False, None, failure.reason)
+        return ProbeResult(False, None, scrubber.scrub(failure.reason))
     finally:
         await transport.aclose()

@@ -212,6 +212,7 @@ def _keys(
         if not name:
             k.error("name", "is required")
         dev_only = k.boolean("dev_only", False)
+        secret: str | None = None
         debug = k.boolean("debug_log", False)
         admin = k.boolean("admin", False)
         key_env = k.string("key_env", "")
@@ -235,7 +236,9 @@ def _keys(
         elif len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             k.error("key_sha256", "must be 64 hex characters (the sha256 of the key)")
             continue
-        keys.append(StaticKey(name, digest, dev_only=dev_only, debug_log=debug, admin=admin))
+        keys.append(
+            StaticKey(name, digest, dev_only=dev_only, debug_log=debug, admin=admin, secret=secret)
+        )
     return tuple(keys)
 
 

@@ -50,6 +50,8 @@ class StaticKey:
     dev_only: bool = False
     debug_log: bool = False
     admin: bool = False
+    # Kept only so upstream text echoing it can be scrubbed; never logged or compared.
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

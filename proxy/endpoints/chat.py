@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -128,7 +129,9 @@ class ChatCompletions(ProxiedEndpoint):
         await call.send({"type": "http.response.start", "status": 200, "headers": headers})
         record.first_token_s = perf_counter() - record.started
         try:
-            await relay_rest(opened, encoder, record, call.send, call.watcher)
+            await relay_rest(
+                opened, encoder, record, call.send, call.watcher, call.runtime.scrubber.scrub
+            )
         finally:
             usage = opened.translator.usage
             if usage:
@@ -167,6 +170,7 @@ async def relay_rest(
     record: RequestRecord,
     send: Send,
     watcher: DisconnectWatcher,
+    scrub: Callable[[str], str],
 ) -> None:
     """Send what was held back, then every further event, then [DONE] or an error event."""
     response, translator = opened.response, opened.translator
@@ -183,6 +187,7 @@ async def relay_rest(
             await send_chunk(send, encoder.encode_all(translator.translate(event)), capture)
         response.release()
     except UpstreamFailure as failure:
+        failure.redact(scrub)
         response.close()
         record.error_type, record.error_message = "upstream_stream_error", failure.reason
         log.warning("stream_failed", request_id=record.request_id, reason=failure.reason)
