@@ -20,8 +20,8 @@ from starlette.routing import Route
 from proxy.auth import Principal, authenticate
 from proxy.errors import GatewayError, InvalidRequest, PermissionDenied
 from proxy.gateway import Gateway, Runtime
-from proxy.schema import parse_json_object
 from proxy.services import Services
+from proxy.validation import parse_json_object
 
 
 @dataclass(frozen=True, slots=True)

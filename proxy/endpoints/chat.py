@@ -34,8 +34,9 @@ from proxy.pricing import TokenCounts
 from proxy.record import RequestRecord
 from proxy.relay import DONE, ChunkEncoder, OpenedStream, error_event, open_stream, replay
 from proxy.router import Route
-from proxy.schema import ChatRequest, parse_chat_request, wants_usage
+from proxy.schema import ChatRequest, wants_usage
 from proxy.transport import UpstreamRequest
+from proxy.validation import parse_chat_request
 
 log = structlog.get_logger("proxy.chat")
 # A debug capture of a stream stops growing here; the log truncates further.

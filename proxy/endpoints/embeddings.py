@@ -8,8 +8,9 @@ from proxy.endpoints.proxied import Call, ProxiedEndpoint, call_plain
 from proxy.errors import Fault, UpstreamFailure
 from proxy.providers.base import EmbeddingsAdapter
 from proxy.router import Route
-from proxy.schema import EmbeddingsRequest, parse_embeddings_request
+from proxy.schema import EmbeddingsRequest
 from proxy.transport import UpstreamRequest
+from proxy.validation import parse_embeddings_request
 
 
 class NoEmbeddingsAPI(UpstreamFailure):

@@ -17,6 +17,20 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 GOOD = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
+def _user(content: list[Any]) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": content}]}
+
+
+def _assistant_calls(calls: Any) -> dict[str, Any]:
+    return {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": None, "tool_calls": calls},
+        ],
+    }
+
+
 @pytest.fixture
 async def gw(gateway_factory: GatewayFactory) -> RunningGateway:
     return await gateway_factory(gateway_toml(MOCK, alias("m", ("demo", "echo")), body_mb=0.01))
@@ -62,6 +76,69 @@ def assert_envelope(
         ({**GOOD, "n": True}, "n"),
         ({**GOOD, "stop": [1]}, "stop"),
         ({**GOOD, "tools": {}}, "tools"),
+        # Shapes that gave 500s: each is refused at the schema boundary, naming the field.
+        (_user([{"type": "text", "text": 5}]), "messages[0].content[0].text"),
+        (_user([{"type": "text", "text": None}]), "messages[0].content[0].text"),
+        (_user([{"type": "text"}]), "messages[0].content[0].text"),
+        (_user([{"type": "image_url", "image_url": 5}]), "messages[0].content[0].image_url"),
+        (
+            _user([{"type": "image_url", "image_url": {"url": 5}}]),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            _user([{"type": "input_audio", "input_audio": "x"}]),
+            "messages[0].content[0].input_audio",
+        ),
+        (_user([{"type": "file", "file": {}}]), "messages[0].content[0].file"),
+        (_assistant_calls("x"), "messages[1].tool_calls"),
+        (_assistant_calls([5]), "messages[1].tool_calls[0]"),
+        (_assistant_calls([{"id": "a", "function": 5}]), "messages[1].tool_calls[0].function"),
+        (
+            _assistant_calls([{"id": "a", "function": {"name": 5}}]),
+            "messages[1].tool_calls[0].function.name",
+        ),
+        (
+            _assistant_calls([{"id": "a", "function": {"name": "f", "arguments": {}}}]),
+            "messages[1].tool_calls[0].function.arguments",
+        ),
+        ({**GOOD, "tools": [{"type": "function", "function": 5}]}, "tools[0].function"),
+        ({**GOOD, "tools": [5]}, "tools[0]"),
+        (
+            {**GOOD, "tools": [{"type": "function", "function": {"name": "f", "parameters": 5}}]},
+            "tools[0].function.parameters",
+        ),
+        (
+            {**GOOD, "response_format": {"type": "json_schema", "json_schema": 5}},
+            "response_format.json_schema",
+        ),
+        (
+            {
+                **GOOD,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": 5},
+                },
+            },
+            "response_format.json_schema.schema",
+        ),
+        ({**GOOD, "response_format": "json"}, "response_format"),
+        ({**GOOD, "tool_choice": 5}, "tool_choice"),
+        ({**GOOD, "tool_choice": {"type": "function", "function": 5}}, "tool_choice.function"),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "system", "content": [{"type": "text", "text": None}]},
+                    {"role": "user", "content": "x"},
+                ],
+            },
+            "messages[0].content[0].text",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].tool_call_id",
+        ),
+        ({**GOOD, "max_tokens": 2**63}, "max_tokens"),
     ],
 )
 async def test_invalid_fields_are_400_with_param(gw: RunningGateway, body: Any, param: str) -> None:

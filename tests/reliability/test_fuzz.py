@@ -1,7 +1,9 @@
 """Hypothesis against the chat endpoint: any body, any headers -> an envelope, never a 500.
 
-The gateway runs in its own thread (its own event loop) so hypothesis can drive it with
-a plain synchronous client.
+Every provider type is behind an alias (mock, and strict fakes of OpenAI, Anthropic, Gemini,
+DeepSeek and Mistral), so each adapter's translation meets every odd shape. The gateway and
+the fakes run in threads of their own (their own event loops), so hypothesis can drive
+them with a plain synchronous client.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.configs import MOCK, alias, gateway_toml
+from tests.support.configs import MOCK, alias, gateway_toml, provider
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_gemini import FakeGemini
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import KEY
-from tests.support.threaded import threaded_gateway
+from tests.support.threaded import threaded, threaded_gateway
 
 EXAMPLES = 400
 
@@ -34,25 +39,70 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
+ALIASES = ["m", "openai", "anthropic", "gemini", "deepseek", "mistral"]
 roles = st.sampled_from(["user", "system", "assistant", "tool", "developer", "wizard", 3, None])
+# Well-shaped containers with odd values inside: the shapes that reach the adapters.
+parts = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "image_url", "input_audio", "file", "refusal", "x"])},
+    optional={
+        "text": json_values,
+        "image_url": json_values | st.fixed_dictionaries({"url": json_values}),
+        "input_audio": json_values,
+        "file": json_values,
+        "refusal": json_values,
+    },
+)
+tool_calls = st.lists(
+    json_values
+    | st.fixed_dictionaries(
+        {"id": json_values, "type": st.just("function")},
+        optional={"function": json_values | st.fixed_dictionaries({"name": json_values})},
+    ),
+    max_size=2,
+)
+tools = st.lists(
+    json_values
+    | st.fixed_dictionaries(
+        {"type": st.just("function")},
+        optional={
+            "function": json_values
+            | st.fixed_dictionaries(
+                {"name": st.text(max_size=5) | json_values},
+                optional={"parameters": json_values, "description": json_values},
+            )
+        },
+    ),
+    max_size=2,
+)
+response_formats = json_values | st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "json_object", "json_schema", "x"])},
+    optional={"json_schema": json_values | st.fixed_dictionaries({"schema": json_values})},
+)
 messages = st.lists(
     st.fixed_dictionaries(
         {"role": roles},
-        optional={"content": json_values, "tool_calls": json_values, "tool_call_id": json_values},
+        optional={
+            "content": json_values | st.lists(parts, max_size=2),
+            "tool_calls": json_values | tool_calls,
+            "tool_call_id": json_values,
+            "name": json_values,
+        },
     ),
     max_size=3,
 )
 chat_bodies = st.fixed_dictionaries(
     {},
     optional={
-        "model": st.sampled_from(["m", "unknown", ""]) | json_values,
+        "model": st.sampled_from([*ALIASES, "unknown", ""]) | json_values,
         "messages": messages | json_values,
         "stream": st.booleans() | json_values,
         "max_tokens": st.integers(-5, 50) | json_values,
         "temperature": st.floats(allow_nan=False) | json_values,
         "n": st.integers(-1, 3),
         "stop": json_values,
-        "tools": json_values,
+        "tools": json_values | tools,
+        "tool_choice": json_values | st.sampled_from(["auto", "none", "required"]),
+        "response_format": response_formats,
         "stream_options": json_values,
         "user": json_values,
     },
@@ -72,16 +122,51 @@ headers = st.fixed_dictionaries(
 )
 
 
+class Upstreams:
+    """One strict fake per wire format, started together in one loop."""
+
+    async def start(self) -> Upstreams:
+        self.openai = await FakeOpenAI().start()
+        self.anthropic = await FakeAnthropic().start()
+        self.gemini = await FakeGemini().start()
+        return self
+
+    async def stop(self) -> None:
+        for fake in (self.openai, self.anthropic, self.gemini):
+            await fake.stop()
+
+
+def every_provider(fakes: Upstreams) -> str:
+    key = {"api_key_env": "FUZZ_KEY"}
+    return "\n".join(
+        [
+            MOCK,
+            provider("openai", fakes.openai.url, kind="openai", **key),
+            provider("deepseek", fakes.openai.url, kind="deepseek", **key),
+            provider("mistral", fakes.openai.url, kind="mistral", **key),
+            provider("anthropic", fakes.anthropic.url, kind="anthropic", **key),
+            provider("gemini", fakes.gemini.url, kind="gemini", **key),
+            alias("m", ("demo", "echo")),
+            alias("openai", ("openai", "gpt-4o-mini")),
+            alias("deepseek", ("deepseek", "deepseek-chat")),
+            alias("mistral", ("mistral", "mistral-small-latest")),
+            alias("anthropic", ("anthropic", "claude-sonnet-4-5")),
+            alias("gemini", ("gemini", "gemini-2.5-flash")),
+        ]
+    )
+
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("fuzz")
     path: Path = directory / "gateway.toml"
-    path.write_text(
-        gateway_toml(MOCK, alias("m", ("demo", "echo")), body_mb=0.05)
-        + f'\n[storage]\ndatabase = "{directory / "fuzz.db"}"\n'
-    )
-    with threaded_gateway(path) as url:
-        yield url
+    with threaded(lambda: Upstreams().start()) as fakes:
+        path.write_text(
+            gateway_toml(every_provider(fakes), body_mb=0.05)
+            + f'\n[storage]\ndatabase = "{directory / "fuzz.db"}"\n'
+        )
+        with threaded_gateway(path, env={"FUZZ_KEY": "sk-fuzz-key-0123456789"}) as url:
+            yield url
 
 
 @settings(

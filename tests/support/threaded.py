@@ -1,31 +1,40 @@
-"""The gateway in its own thread and event loop, for synchronous drivers (hypothesis,
-schemathesis) that call it with a plain blocking client."""
+"""Servers in their own thread and event loop, for synchronous drivers (hypothesis,
+schemathesis) that call them with a plain blocking client."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from tests.support.gateway import RunningGateway
 
 
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+
+
 @contextmanager
-def threaded_gateway(config: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+def threaded(start: Callable[[], Awaitable[S]]) -> Iterator[S]:
+    """Run what `start()` returns in a loop of its own until the block ends, then stop it."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
     def serve() -> None:
         async def main() -> None:
-            running = await RunningGateway(config, env).start()
-            holder["url"] = running.url
-            holder["stop"] = asyncio.Event()
-            ready.set()
+            try:
+                holder["server"] = await start()
+            finally:
+                holder["stop"] = asyncio.Event()
+                ready.set()
             await holder["stop"].wait()
-            await running.stop()
+            await holder["server"].stop()
 
         loop = asyncio.new_event_loop()
         holder["loop"] = loop
@@ -34,9 +43,15 @@ def threaded_gateway(config: Path, env: dict[str, str] | None = None) -> Iterato
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    assert ready.wait(20), "the gateway did not start"
+    assert ready.wait(20) and "server" in holder, "the server did not start"
     try:
-        yield str(holder["url"])
+        yield holder["server"]
     finally:
         holder["loop"].call_soon_threadsafe(holder["stop"].set)
         thread.join(20)
+
+
+@contextmanager
+def threaded_gateway(config: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    with threaded(lambda: RunningGateway(config, env).start()) as running:
+        yield running.url
