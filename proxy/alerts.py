@@ -13,13 +13,13 @@ from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
-import aiosqlite
 import structlog
 
 from proxy.accounts import audit
 from proxy.budgets import Crossing
 from proxy.metrics import Metrics
 from proxy.pricing import usd
+from proxy.storage.database import Database
 
 log = structlog.get_logger("proxy.alerts")
 
@@ -28,7 +28,7 @@ WEBHOOK_TIMEOUT_S = 5.0
 
 
 class Alerter:
-    def __init__(self, db: aiosqlite.Connection, metrics: Metrics, webhook_url: str) -> None:
+    def __init__(self, db: Database, metrics: Metrics, webhook_url: str) -> None:
         self._db = db
         self._metrics = metrics
         self._url = webhook_url
@@ -83,21 +83,23 @@ class Alerter:
         task.add_done_callback(self._tasks.discard)
 
     async def _remember(self, fact: tuple[str, str, str, float]) -> None:
-        with contextlib.suppress(Exception):  # worst case: the alert may repeat after a restart
-            await self._db.execute(
-                "INSERT OR IGNORE INTO budget_alerts (period, kind, name, threshold, fired_at) "
-                "VALUES (?, ?, ?, ?, unixepoch())",
-                fact,
-            )
-            period, kind, name, threshold = fact
-            await audit.record(
-                self._db,
-                "gateway",
-                "budget.threshold_crossed",
-                user=name if kind == "user" else name.split("/")[0],
-                subject=f"{kind}:{name}",
-                detail={"period": period, "threshold": threshold},
-            )
+        period, kind, name, threshold = fact
+        # Worst case the alert repeats after a restart; it never fails a request.
+        with contextlib.suppress(Exception):
+            async with self._db.transaction() as db:
+                await db.execute(
+                    "INSERT OR IGNORE INTO budget_alerts (period, kind, name, threshold, fired_at) "
+                    "VALUES (?, ?, ?, ?, unixepoch())",
+                    fact,
+                )
+                await audit.record(
+                    db,
+                    "gateway",
+                    "budget.threshold_crossed",
+                    user=name if kind == "user" else name.split("/")[0],
+                    subject=f"{kind}:{name}",
+                    detail={"period": period, "threshold": threshold},
+                )
 
     async def _post(self, payload: dict[str, object]) -> None:
         assert self._session is not None

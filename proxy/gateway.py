@@ -111,11 +111,13 @@ class Gateway:
     def _audit(self, actor: str, action: str, detail: dict[str, object]) -> None:
         if self.services is None:
             return
-        task = asyncio.get_running_loop().create_task(
-            audit.record(
-                self.services.db, actor, action, subject=self.runtime.config.path, detail=detail
-            )
-        )
+        database, path = self.services.db, self.runtime.config.path
+
+        async def write() -> None:
+            async with database.transaction() as db:
+                await audit.record(db, actor, action, subject=path, detail=detail)
+
+        task = asyncio.get_running_loop().create_task(write())
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 

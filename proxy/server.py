@@ -13,7 +13,7 @@ from proxy.accounts.credentials import CredentialStore, MasterKeyError, cipher
 from proxy.app import build_app
 from proxy.config import GatewayConfig
 from proxy.gateway import Gateway
-from proxy.storage.migrations import open_database
+from proxy.storage.database import Database
 
 
 class GatewayServer(uvicorn.Server):
@@ -39,7 +39,7 @@ class GatewayServer(uvicorn.Server):
 
 async def preflight(config: GatewayConfig) -> None:
     """Refuse to start, with one clear line, when stored credentials cannot be decrypted."""
-    db = await open_database(config.storage.database)
+    db = await Database.open(config.storage.database)
     try:
         master = config.credentials
         await CredentialStore(db, cipher(master.master_key), master.master_key_env).verify()

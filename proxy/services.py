@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import aiosqlite
-
 from proxy.access import AccessControl
 from proxy.accounts.credentials import CredentialStore, cipher
 from proxy.accounts.keycache import DatabaseKeyStore
@@ -19,12 +17,12 @@ from proxy.config import GatewayConfig
 from proxy.metrics import Metrics
 from proxy.ratelimit import RateLimiter
 from proxy.scrubber import Scrubber
-from proxy.storage.migrations import open_database
+from proxy.storage.database import Database
 
 
 @dataclass(slots=True)
 class Services:
-    db: aiosqlite.Connection
+    db: Database
     accounts: AccountStore
     credentials: CredentialStore
     own_keys: OwnKeys
@@ -37,7 +35,7 @@ class Services:
     async def open(
         cls, config: GatewayConfig, metrics: Metrics, scrubber: Scrubber | None = None
     ) -> Services:
-        db = await open_database(config.storage.database)
+        db = await Database.open(config.storage.database)
         accounts = AccountStore(db)
         credentials = CredentialStore(
             db, cipher(config.credentials.master_key), config.credentials.master_key_env
@@ -48,7 +46,7 @@ class Services:
         await keys.start()
         now = time.time()
         ledger = BudgetLedger(clock=time.time)
-        ledger.load(month_of(now), await month_spend(db, now))
+        ledger.load(month_of(now), await month_spend(db.conn, now))
         alerter = Alerter(db, metrics, config.alerts.webhook_url)
         await alerter.start()
         access = AccessControl(config.budgets, RateLimiter(), ledger, alerter.crossed)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import aiosqlite
 from cryptography.fernet import Fernet, InvalidToken
 
 from proxy.accounts import audit
 from proxy.errors import GatewayError, InvalidRequest, NotFound
+from proxy.storage.database import Database
 
 
 class MasterKeyError(Exception):
@@ -29,6 +29,26 @@ class Credential:
     masked: str
     created_at: float
     updated_at: float
+
+
+# Real provider keys are well under 1 KB; anything longer is not a key.
+MAX_SECRET_CHARS = 4096
+
+
+def check_secret(secret: str) -> None:
+    """A key goes into an HTTP header: printable ASCII without spaces, of a sane length."""
+    if not secret:
+        raise InvalidRequest("the provider key is empty", param="api_key")
+    if len(secret) > MAX_SECRET_CHARS:
+        raise InvalidRequest(
+            f"the provider key is longer than {MAX_SECRET_CHARS} characters", param="api_key"
+        )
+    if not all("!" <= c <= "~" for c in secret):
+        raise InvalidRequest(
+            "the provider key may only hold printable ASCII characters, without spaces or "
+            "line breaks",
+            param="api_key",
+        )
 
 
 def mask(secret: str) -> str:
@@ -52,7 +72,7 @@ def cipher(master_key: str | None) -> Fernet | None:
 
 class CredentialStore:
     def __init__(
-        self, db: aiosqlite.Connection, fernet: Fernet | None, key_env: str, actor: str = "cli"
+        self, db: Database, fernet: Fernet | None, key_env: str, actor: str = "cli"
     ) -> None:
         self._db = db
         self.actor = actor
@@ -79,32 +99,30 @@ class CredentialStore:
 
     async def put(self, user: str, provider: str, secret: str) -> Credential:
         """Store (or replace) a user's key for one provider."""
-        if not secret:
-            raise InvalidRequest("the provider key is empty", param="api_key")
+        check_secret(secret)
         ciphertext = self._require().encrypt(secret.encode())
         now = time.time()
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._db.execute(
+        async with self._db.transaction() as db:
+            async with db.execute(
+                "SELECT 1 FROM credentials WHERE user_name = ? AND provider = ?", (user, provider)
+            ) as cursor:
+                replacing = await cursor.fetchone() is not None
+            await db.execute(
                 "INSERT INTO credentials (user_name, provider, ciphertext, masked, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_name, provider) DO "
                 "UPDATE SET ciphertext = excluded.ciphertext, masked = excluded.masked, "
                 "updated_at = excluded.updated_at",
                 (user, provider, ciphertext, mask(secret), now, now),
             )
-            await self._db.execute("UPDATE accounts_version SET version = version + 1")
+            await db.execute("UPDATE accounts_version SET version = version + 1")
             await audit.record(
-                self._db,
+                db,
                 self.actor,
-                "credential.stored",
+                "credential.updated" if replacing else "credential.stored",
                 user=user,
                 subject=provider,
                 detail={"masked": mask(secret)},
             )
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
         found = [c for c in await self.list(user) if c.provider == provider]
         return found[0]
 
@@ -125,17 +143,16 @@ class CredentialStore:
 
     async def delete(self, credential_id: int) -> Credential:
         credential = await self.get(credential_id)
-        await self._db.execute("BEGIN IMMEDIATE")
-        await self._db.execute("DELETE FROM credentials WHERE id = ?", (credential_id,))
-        await self._db.execute("UPDATE accounts_version SET version = version + 1")
-        await audit.record(
-            self._db,
-            self.actor,
-            "credential.deleted",
-            user=credential.user,
-            subject=credential.provider,
-        )
-        await self._db.execute("COMMIT")
+        async with self._db.transaction() as db:
+            await db.execute("DELETE FROM credentials WHERE id = ?", (credential_id,))
+            await db.execute("UPDATE accounts_version SET version = version + 1")
+            await audit.record(
+                db,
+                self.actor,
+                "credential.deleted",
+                user=credential.user,
+                subject=credential.provider,
+            )
         return credential
 
     async def secrets(self) -> dict[tuple[str, str], str]:

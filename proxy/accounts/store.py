@@ -14,10 +14,14 @@ from typing import Any
 
 import aiosqlite
 import orjson
+import structlog
 
 from proxy.accounts import audit
 from proxy.accounts.secrets import new_key
 from proxy.errors import InvalidRequest, NotFound
+from proxy.storage.database import Database
+
+log = structlog.get_logger("proxy.accounts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ _KEY_COLUMNS = (
 
 
 class AccountStore:
-    def __init__(self, db: aiosqlite.Connection, actor: str = "cli") -> None:
+    def __init__(self, db: Database, actor: str = "cli") -> None:
         self._db = db
         self.actor = actor  # who the audit log names for changes made through this store
 
@@ -165,9 +169,7 @@ class AccountStore:
         await self.user(user)
         if not name:
             raise InvalidRequest("a key needs a name", param="name")
-        for value, param in ((rpm, "rpm"), (tpm, "tpm")):
-            if value is not None and value < 1:
-                raise InvalidRequest(f"{param} must be at least 1", param=param)
+        check_key_fields({"rpm": rpm, "tpm": tpm, "models": models, "expires_at": expires_at})
         secret, digest, prefix = new_key()
         try:
             await self._write(
@@ -227,11 +229,12 @@ class AccountStore:
         return None if row is None else _key(row)
 
     async def update_key(self, key_id: int, **changes: Any) -> KeyRecord:
-        allowed = {"monthly_budget_nano", "rpm", "tpm", "models", "expires_at", "admin"}
+        allowed = {"monthly_budget_nano", "rpm", "tpm", "models", "expires_at"}
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidRequest(f"cannot change {', '.join(sorted(unknown))}")
         key = await self.key(key_id)
+        check_key_fields(changes)
         detail = dict(changes)
         if "models" in changes:
             changes["models"] = _json(tuple(changes["models"]) if changes["models"] else None)
@@ -259,12 +262,22 @@ class AccountStore:
         return await self.key(key_id)
 
     async def usable_keys(self) -> list[KeyRecord]:
+        """Every usable key; a row that cannot be read is skipped (and logged), never fatal."""
         async with self._db.execute(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE active = 1"
         ) as cursor:
             rows = await cursor.fetchall()
         now = time.time()
-        return [key for key in map(_key, rows) if key.usable(now)]
+        keys = []
+        for row in rows:
+            try:
+                key = _key(row)
+            except (ValueError, TypeError) as exc:
+                log.error("key_row_unreadable", key_id=row[0], error=str(exc))
+                continue
+            if key.usable(now):
+                keys.append(key)
+        return keys
 
     async def _write(
         self,
@@ -275,16 +288,37 @@ class AccountStore:
         subject: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        db = self._db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._db.transaction() as db:
             await db.execute(sql, args)
             await db.execute("UPDATE accounts_version SET version = version + 1")
             await audit.record(db, self.actor, action, user=user, subject=subject, detail=detail)
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+
+
+def check_key_fields(fields: dict[str, Any]) -> None:
+    """The one validation of a key's settings, for creation and for every later change."""
+    for name in ("rpm", "tpm"):
+        value = fields.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**53
+        ):
+            raise InvalidRequest(f"'{name}' must be a whole number of at least 1", param=name)
+    models = fields.get("models")
+    if models is not None and (
+        isinstance(models, str)
+        or not isinstance(models, Sequence)
+        or not all(isinstance(m, str) and m for m in models)
+    ):
+        raise InvalidRequest("'models' must be a list of alias names", param="models")
+    expires = fields.get("expires_at")
+    if expires is not None and (
+        isinstance(expires, bool)
+        or not isinstance(expires, int | float)
+        or not 0 <= expires < 2**53
+    ):
+        raise InvalidRequest("'expires_at' must be a unix timestamp", param="expires_at")
+    budget = fields.get("monthly_budget_nano")
+    if budget is not None and (not isinstance(budget, int) or budget < 0):
+        raise InvalidRequest("the budget must be a positive amount", param="monthly_budget_usd")
 
 
 def _thresholds(values: Sequence[float] | None) -> tuple[float, ...] | None:
@@ -306,6 +340,10 @@ def _user(row: Any) -> User:
 
 def _key(row: Any) -> KeyRecord:
     models = orjson.loads(row[8]) if row[8] else None
+    if models is not None and not (
+        isinstance(models, list) and all(isinstance(m, str) for m in models)
+    ):
+        raise ValueError(f"key {row[0]} has an invalid models list")
     return KeyRecord(
         id=row[0],
         name=row[1],

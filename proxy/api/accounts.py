@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from proxy.accounts.store import AccountStore, KeyRecord, User
+from proxy.accounts.store import AccountStore, KeyRecord, User, check_key_fields
 from proxy.api.routing import Context, Endpoint, Param
 from proxy.budgets import Account
 from proxy.errors import InvalidRequest, PermissionDenied
@@ -73,13 +73,6 @@ def _usd(body: dict[str, Any], name: str) -> Decimal | None:
     return amount
 
 
-def _int(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise InvalidRequest(f"'{name}' must be an integer", param=name)
-    return value
-
-
 def _str(body: dict[str, Any], name: str, required: bool = False) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -115,27 +108,45 @@ async def update_user(ctx: Context) -> dict[str, Any]:
     return user_json(user)
 
 
+# What a key's owner may set, at creation and later; one validation serves both.
+KEY_SETTINGS = frozenset({"monthly_budget_usd", "rpm", "tpm", "models", "expires_at"})
+
+
+def key_settings(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """The store's field names and values for the settings present in `body`."""
+    unknown = set(body) - allowed
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidRequest(f"unknown or unchangeable field {name!r}", param=name)
+    settings: dict[str, Any] = {}
+    if "monthly_budget_usd" in body:
+        budget = _usd(body, "monthly_budget_usd")
+        settings["monthly_budget_nano"] = None if budget is None else int(budget.scaleb(9))
+    for name in ("rpm", "tpm", "models", "expires_at"):
+        if name in body:
+            settings[name] = body[name]
+    check_key_fields(settings)
+    return settings
+
+
 async def create_key(ctx: Context) -> dict[str, Any]:
     body = ctx.body or {}
-    models = body.get("models")
-    if models is not None and not (
-        isinstance(models, list) and all(isinstance(m, str) for m in models)
-    ):
-        raise InvalidRequest("'models' must be a list of aliases", param="models")
-    expires = body.get("expires_at")
-    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
-        raise InvalidRequest("'expires_at' must be a unix timestamp", param="expires_at")
     user, name = _str(body, "user", required=True), _str(body, "name", required=True)
     assert user is not None and name is not None
+    admin = body.get("admin", False)
+    if not isinstance(admin, bool):
+        raise InvalidRequest("'admin' must be true or false", param="admin")
+    settings = key_settings(body, KEY_SETTINGS | {"user", "name", "admin"})
+    budget = settings.get("monthly_budget_nano")
     created = await store(ctx).create_key(
         user,
         name,
-        budget_usd=_usd(body, "monthly_budget_usd"),
-        rpm=_int(body, "rpm"),
-        tpm=_int(body, "tpm"),
-        models=models,
-        expires_at=expires,
-        admin=body.get("admin") is True,
+        budget_usd=None if budget is None else Decimal(budget).scaleb(-9),
+        rpm=settings.get("rpm"),
+        tpm=settings.get("tpm"),
+        models=settings.get("models"),
+        expires_at=settings.get("expires_at"),
+        admin=admin,
     )
     return {**key_json(created.record), "secret": created.secret}
 
@@ -145,21 +156,7 @@ async def list_keys(ctx: Context) -> dict[str, Any]:
 
 
 async def update_key(ctx: Context) -> dict[str, Any]:
-    body = ctx.body or {}
-    changes: dict[str, Any] = {}
-    if "monthly_budget_usd" in body:
-        budget = _usd(body, "monthly_budget_usd")
-        changes["monthly_budget_nano"] = None if budget is None else int(budget.scaleb(9))
-    for name in ("rpm", "tpm"):
-        if name in body:
-            changes[name] = _int(body, name)
-    if "models" in body:
-        changes["models"] = body["models"]
-    unknown = set(body) - {"monthly_budget_usd", "rpm", "tpm", "models"}
-    if unknown:
-        raise InvalidRequest(
-            f"cannot change {', '.join(sorted(unknown))}", param=sorted(unknown)[0]
-        )
+    changes = key_settings(ctx.body or {}, KEY_SETTINGS)
     return key_json(await store(ctx).update_key(ctx.params["id"], **changes))
 
 

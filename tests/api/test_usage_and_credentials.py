@@ -179,4 +179,4 @@ async def test_credentials_api_masks_tests_and_refuses_foreign_urls(
     actions = [
         a["action"] for a in (await api(gw, "GET", "/api/account/activity", alice)).json()["data"]
     ]
-    assert actions[:3] == ["credential.deleted", "credential.stored", "credential.stored"]
+    assert actions[:3] == ["credential.deleted", "credential.updated", "credential.stored"]
