@@ -46,7 +46,13 @@ def build_app(config: GatewayConfig) -> Starlette:
     )
     metrics.watch(
         StatsCollector(
-            lambda: (sink.queue_depth, sink.rows_written, sink.rows_dropped, sink.batches_failed)
+            lambda: (
+                sink.queue_depth,
+                sink.rows_written,
+                sink.rows_dropped,
+                sink.batches_failed,
+                sink.rows_dead_lettered,
+            )
         )
     )
     observer = Observer(metrics, sink, config.debug_log.max_body_bytes, gateway.scrubber)

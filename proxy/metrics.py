@@ -155,11 +155,11 @@ class Metrics:
 class StatsCollector(Collector):
     """Reads counters owned elsewhere (the log writer) at scrape time."""
 
-    def __init__(self, read: Callable[[], tuple[int, int, int, int]]) -> None:
+    def __init__(self, read: Callable[[], tuple[int, int, int, int, int]]) -> None:
         self._read = read
 
     def collect(self) -> Iterable[Metric]:
-        depth, written, dropped, failed = self._read()
+        depth, written, dropped, failed, dead = self._read()
         yield GaugeMetricFamily(
             "gateway_log_queue_depth", "Log rows waiting to be written.", value=depth
         )
@@ -169,4 +169,9 @@ class StatsCollector(Collector):
         )
         yield CounterMetricFamily(
             "gateway_log_batches_failed", "Log batches that failed and were retried.", value=failed
+        )
+        yield CounterMetricFamily(
+            "gateway_log_rows_dead_lettered",
+            "Log rows the database refused, written to the log as dead_lettered lines instead.",
+            value=dead,
         )

@@ -152,4 +152,7 @@ def _pick(override: Decimal | None, base: _D) -> Decimal | _D:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    # Adapters clamp upstream counts already; this keeps any other source in range too.
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return int(min(max(value, 0), 10**9))

@@ -201,3 +201,20 @@ async def test_debug_log_redacts_secrets(gateway_factory: GatewayFactory, tmp_pa
     await gw.stop()  # read raw files only after SQLite let go of them
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("log.db*"))
     assert KEY.encode() not in raw and b"sk-live-123" not in raw
+
+
+async def test_absurd_upstream_counts_are_clamped_and_the_log_keeps_writing(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    db = tmp_path / "gw.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-x"})
+    huge = {"prompt_tokens": 2**63, "completion_tokens": -5, "total_tokens": "many"}
+    fake_openai.enqueue(json_reply(completion("x", usage=huge)))
+    first = await post(gw, {"model": "m", "messages": [{"role": "user", "content": "a"}]})
+    assert first.status_code == 200
+    assert first.json()["usage"]["prompt_tokens"] == 10**9
+    assert first.json()["usage"]["completion_tokens"] == 0
+    second = await post(gw, {"model": "m", "messages": [{"role": "user", "content": "b"}]})
+    assert second.status_code == 200
+    logged = await wait_rows(db, 2)
+    assert sorted(r["prompt_tokens"] for r in logged) == [7, 10**9]

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import UpstreamProtocolError
+from proxy.providers.base import count
 from proxy.schema import ChatCompletion, Message, ToolCall, Usage
 
 # Anthropic `stop_reason` -> OpenAI `finish_reason`. `pause_turn` ends a turn the client may
@@ -49,8 +50,7 @@ def to_openai_usage(usage: Mapping[str, Any]) -> Usage:
 
 
 def _count(usage: Mapping[str, Any], name: str) -> int:
-    value = usage.get(name)
-    return value if isinstance(value, int) else 0
+    return count(usage.get(name))
 
 
 def completion_id(message_id: Any) -> str:

@@ -74,6 +74,35 @@ class Provider:
     transport: Transport
 
 
+# No request bills a billion tokens; a larger (or negative, or non-integer) count from an
+# upstream is a bug there and must not reach the request log, whose integers are 64-bit.
+MAX_COUNT = 10**9
+
+
+def count(value: Any) -> int:
+    """An upstream's token count, clamped to [0, MAX_COUNT]; anything else is 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0
+    return int(min(max(value, 0), MAX_COUNT))
+
+
+def clean_usage(usage: Any) -> Usage | None:
+    """An OpenAI-shaped usage object with every count clamped (nested details too)."""
+    if not isinstance(usage, dict):
+        return None
+    cleaned: dict[str, Any] = {}
+    for name, value in usage.items():
+        if isinstance(value, dict):
+            cleaned[name] = {
+                k: count(v) if isinstance(v, int | float) else v for k, v in value.items()
+            }
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            cleaned[name] = count(value)
+        else:
+            cleaned[name] = value
+    return cleaned  # type: ignore[return-value]
+
+
 def load_object(body: bytes) -> dict[str, Any]:
     """An upstream body or event that must be a JSON object; anything else is garbage."""
     try:

@@ -15,7 +15,7 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import InvalidRequest, UpstreamHTTPError, UpstreamProtocolError
-from proxy.providers.base import error_from_status, error_message, load_object
+from proxy.providers.base import count, error_from_status, error_message, load_object
 from proxy.providers.gemini_request import to_gemini_request
 from proxy.providers.openai import encode_base64
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
@@ -248,10 +248,10 @@ def finish_reason(reason: str | None, tool_calls: int) -> str | None:
 def to_usage(metadata: Any) -> Usage | None:
     if not isinstance(metadata, dict):
         return None
-    prompt = int(metadata.get("promptTokenCount") or 0)
+    prompt = count(metadata.get("promptTokenCount"))
     # Thinking tokens are billed as output but not counted in candidatesTokenCount.
-    completion = int(metadata.get("candidatesTokenCount") or 0) + int(
-        metadata.get("thoughtsTokenCount") or 0
+    completion = count(metadata.get("candidatesTokenCount")) + count(
+        metadata.get("thoughtsTokenCount")
     )
     usage: Usage = {
         "prompt_tokens": prompt,
@@ -260,5 +260,5 @@ def to_usage(metadata: Any) -> Usage | None:
     }
     cached = metadata.get("cachedContentTokenCount")
     if cached:
-        usage["prompt_tokens_details"] = {"cached_tokens": int(cached)}
+        usage["prompt_tokens_details"] = {"cached_tokens": count(cached)}
     return usage

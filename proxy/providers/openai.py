@@ -16,7 +16,7 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamFailure, UpstreamHTTPError, UpstreamProtocolError
-from proxy.providers.base import error_from_status, error_message, load_object
+from proxy.providers.base import clean_usage, error_from_status, error_message, load_object
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, UpstreamRequest
 
@@ -59,6 +59,8 @@ class OpenAIAdapter:
         data = load_object(body)
         if not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError("upstream response has no 'choices' array")
+        if "usage" in data:
+            data["usage"] = clean_usage(data["usage"])
         return data  # type: ignore[return-value]
 
     def embeddings_request(
@@ -107,7 +109,7 @@ class OpenAIStreamTranslator:
             raise stream_error(chunk["error"])
         usage = chunk.get("usage")
         if usage:
-            self.usage = usage
+            self.usage = chunk["usage"] = clean_usage(usage)
         if not isinstance(chunk.get("choices"), list):
             raise UpstreamProtocolError("stream chunk has no 'choices' array")
         return [chunk]  # type: ignore[list-item]

@@ -20,6 +20,11 @@ class LogSink(Protocol):
     @property
     def batches_failed(self) -> int: ...
 
+    @property
+    def rows_dead_lettered(self) -> int:
+        """Rows the database refused; each was logged in full instead."""
+        ...
+
     def enqueue(self, row: RequestRow, debug: DebugRow | None = None) -> bool:
         """Queue a row without waiting; False if it had to be dropped (queue full)."""
         ...

@@ -4,14 +4,18 @@ Like datasette's single writer, one task owns the write connection; unlike it, r
 written in batches (every `flush_interval_ms`, or at once when `batch_size` rows wait),
 each batch and its hourly roll-ups in one transaction. The queue is bounded: past
 `queue_limit` rows are dropped, counted and logged, so a stuck disk never blocks or
-bloats the gateway. A failed batch (the file locked by another process, say) stays
-queued and is retried.
+bloats the gateway. A batch that fails because of the database (the file locked by
+another process, say) stays queued and is retried; a batch that fails because of a row
+in it is split until the row is found, the rest are written, and the bad row goes to a
+`log_row_dead_lettered` line (with the whole row, so nothing is lost) and a counter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -33,6 +37,7 @@ PRUNE_CHUNK = 5000
 CLOSE_TIMEOUT_S = 10.0
 DROP_LOG_EVERY_S = 5.0
 BACKLOG_BATCH = 5000
+ISOLATION_RETRIES = 25
 
 _INSERT_REQUEST = (
     "INSERT OR IGNORE INTO requests (request_id, ts, endpoint, key_name, owner, tenant, "
@@ -73,6 +78,7 @@ class SQLiteLogWriter:
         self._written = 0
         self._dropped = 0
         self._failed = 0
+        self._dead = 0
         self._last_drop_log = 0.0
         self._last_prune = 0.0
 
@@ -91,6 +97,10 @@ class SQLiteLogWriter:
     @property
     def batches_failed(self) -> int:
         return self._failed
+
+    @property
+    def rows_dead_lettered(self) -> int:
+        return self._dead
 
     def enqueue(self, row: RequestRow, debug: DebugRow | None = None) -> bool:
         if len(self._queue) >= self._queue_limit:
@@ -155,14 +165,55 @@ class SQLiteLogWriter:
         batch = [self._queue[i] for i in range(size)]
         try:
             await self._write(batch)
-        except Exception as exc:  # sqlite3 errors: locked, busy, disk full; keep the rows
+            written = len(batch)
+        except sqlite3.OperationalError as exc:  # locked, busy, disk full: keep the rows
             self._failed += 1
             log.warning("log_batch_failed", rows=len(batch), error=str(exc))
             return False
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+            self._failed += 1
+            log.warning("log_batch_refused", rows=len(batch), error=str(exc))
+            written = await self._isolate(batch, exc)
         for _ in batch:
             self._queue.popleft()
-        self._written += len(batch)
+        self._written += written
         return True
+
+    async def _isolate(
+        self, batch: Sequence[tuple[RequestRow, DebugRow | None]], error: Exception
+    ) -> int:
+        """Write what the database accepts of a refused batch, halving it down to the bad
+        rows; return how many were written."""
+        if len(batch) == 1:
+            self._dead_letter(batch[0][0], error)
+            return 0
+        written = 0
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            try:
+                await self._write_retrying(half)
+                written += len(half)
+            except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+                written += await self._isolate(half, exc)
+        return written
+
+    async def _write_retrying(self, batch: Sequence[tuple[RequestRow, DebugRow | None]]) -> None:
+        for _ in range(ISOLATION_RETRIES):
+            try:
+                await self._write(batch)
+                return
+            except sqlite3.OperationalError:
+                await asyncio.sleep(RETRY_DELAY_S)
+        await self._write(batch)
+
+    def _dead_letter(self, row: RequestRow, error: Exception) -> None:
+        self._dead += 1
+        log.error(
+            "log_row_dead_lettered",
+            request_id=row.request_id,
+            error=str(error),
+            row=orjson.dumps(dataclasses.asdict(row), default=str).decode(),
+        )
 
     async def _write(self, batch: Sequence[tuple[RequestRow, DebugRow | None]]) -> None:
         db = self._db

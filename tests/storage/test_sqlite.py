@@ -179,3 +179,21 @@ async def test_migrations_apply_once(tmp_path: Path) -> None:
         await db.close()
     names = query(tmp_path / "log.db", "SELECT name FROM _migrations ORDER BY name")
     assert names == [(name,) for name, _ in MIGRATIONS]
+
+
+async def test_a_refused_row_is_dead_lettered_and_the_rest_are_written(tmp_path: Path) -> None:
+    """One row the database cannot take (a 64-bit overflow) must not poison the writer."""
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), flush_interval_ms=10, batch_size=50)
+    await writer.start()
+    for i in range(1, 101):
+        writer.enqueue(row(i, prompt_tokens=2**63) if i == 37 else row(i))
+    await asyncio.sleep(0.3)
+    for i in range(101, 111):  # later batches still go through
+        writer.enqueue(row(i))
+    await writer.close()
+    stored = {r[0] for r in query(db, "SELECT request_id FROM requests")}
+    assert stored == {f"r{i}" for i in range(1, 111)} - {"r37"}
+    assert writer.rows_dead_lettered == 1 and writer.rows_written == 109
+    requests = query(db, "SELECT SUM(requests) FROM usage_hourly")[0][0]
+    assert requests == 109  # the roll-ups count exactly the rows written
