@@ -57,7 +57,7 @@ class AccessControl:
         limits = Limits(rpm=principal.rpm, tpm=principal.tpm)
         if limits.any:
             tokens = prompt + (completion or 0)
-            admission.rate = self.limiter.reserve(principal.key_name, limits, tokens)
+            admission.rate = self.limiter.reserve(principal.key_ref, limits, tokens)
             admission.headers = admission.rate.headers
         accounts = budget_accounts(principal, self._config.alert_thresholds)
         if accounts:
@@ -97,7 +97,16 @@ class AccessControl:
 
 def budget_accounts(principal: Principal, default: tuple[float, ...]) -> tuple[Account, ...]:
     thresholds = principal.alert_thresholds or default
-    accounts = [Account("key", principal.key_name, principal.key_budget_nano, thresholds)]
+    accounts = [
+        Account(
+            "key",
+            principal.key_ref,
+            principal.key_budget_nano,
+            thresholds,
+            owner=principal.owner,
+            display=principal.key_name,
+        )
+    ]
     if principal.owner is not None:
         accounts.append(Account("user", principal.owner, principal.user_budget_nano, thresholds))
     return tuple(accounts)

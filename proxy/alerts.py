@@ -64,7 +64,8 @@ class Alerter:
             "event": "budget_threshold_crossed",
             "period": crossing.period,
             "account_type": account.kind,
-            "account": account.name,
+            "account": account.display or account.name,
+            "account_id": account.name,
             "threshold": crossing.threshold,
             "spent_usd": usd(crossing.spent_nano),
             "budget_usd": usd(account.limit_nano or 0),
@@ -73,7 +74,7 @@ class Alerter:
             "budget_threshold_crossed", **{k: v for k, v in payload.items() if k != "event"}
         )
         self._metrics.budget_alerts.labels(f"{crossing.threshold:g}").inc()
-        self._spawn(self._remember(fact))
+        self._spawn(self._remember(fact, account.owner))
         if self._session is not None:
             self._spawn(self._post(payload))
 
@@ -82,7 +83,7 @@ class Alerter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _remember(self, fact: tuple[str, str, str, float]) -> None:
+    async def _remember(self, fact: tuple[str, str, str, float], owner: str | None) -> None:
         period, kind, name, threshold = fact
         # Worst case the alert repeats after a restart; it never fails a request.
         with contextlib.suppress(Exception):
@@ -96,8 +97,8 @@ class Alerter:
                     db,
                     "gateway",
                     "budget.threshold_crossed",
-                    user=name if kind == "user" else name.split("/")[0],
-                    subject=f"{kind}:{name}",
+                    user=name if kind == "user" else owner,
+                    subject=name if kind == "key" else f"user:{name}",
                     detail={"period": period, "threshold": threshold},
                 )
 

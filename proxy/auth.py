@@ -16,7 +16,7 @@ from proxy.errors import AuthenticationFailed, PermissionDenied
 class Principal:
     """The caller a key stands for."""
 
-    key_name: str
+    key_name: str  # for display: a static key's name, or "user/key" for database keys
     key_sha256: str
     allowed_aliases: frozenset[str] | None = None  # None: every alias
     owner: str | None = None  # the user a database key belongs to
@@ -28,6 +28,16 @@ class Principal:
     key_budget_nano: int | None = None
     user_budget_nano: int | None = None
     alert_thresholds: tuple[float, ...] | None = None
+    dev_only: bool = False
+
+    @property
+    def key_ref(self) -> str:
+        """The key's identity inside the gateway (limits, budgets, cache, log roll-ups).
+
+        Names are for display only: "user/key" names of two users can coincide
+        (user "t" with key "x/k", user "t/x" with key "k"); ids cannot.
+        """
+        return f"static:{self.key_name}" if self.key_id is None else f"key:{self.key_id}"
 
     def may_use(self, alias: str) -> bool:
         return self.allowed_aliases is None or alias in self.allowed_aliases
@@ -60,7 +70,13 @@ class StaticKeyStore:
 
     def __init__(self, keys: Iterable[StaticKey]) -> None:
         self._keys = {
-            key.sha256: Principal(key.name, key.sha256, debug_log=key.debug_log, admin=key.admin)
+            key.sha256: Principal(
+                key.name,
+                key.sha256,
+                debug_log=key.debug_log,
+                admin=key.admin,
+                dev_only=key.dev_only,
+            )
             for key in keys
         }
 

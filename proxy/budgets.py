@@ -40,9 +40,11 @@ class Account:
     """One budget: a user's or a key's."""
 
     kind: str  # "user" | "key"
-    name: str
+    name: str  # the user's name, or the key's key_ref
     limit_nano: int | None
     thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    owner: str | None = None  # a key's user
+    display: str | None = None  # a key's name, for people
 
 
 @dataclass(slots=True)
@@ -132,7 +134,7 @@ class BudgetLedger:
 async def month_spend(db: aiosqlite.Connection, now: float) -> dict[tuple[str, str], int]:
     """This month's spend per user and per key, from the request log's roll-ups."""
     spent: dict[tuple[str, str], int] = {}
-    for kind, column in (("user", "owner"), ("key", "key_name")):
+    for kind, column in (("user", "owner"), ("key", "key_ref")):
         async with db.execute(
             f"SELECT {column}, SUM(cost_nano) FROM usage_hourly "
             f"WHERE hour >= ? AND {column} != '' GROUP BY {column}",

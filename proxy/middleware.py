@@ -7,11 +7,17 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_CLIENT_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_CLIENT_ID_HEADERS = (b"x-client-request-id", b"x-request-id")
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (keeping a well-formed client one) and echoes it back."""
+    """Gives every request the gateway's own id, and keeps a well-formed client id apart.
+
+    The gateway's id is the request log's unique key, so a client cannot reuse it to hide
+    or overwrite another request. A client's own id (`X-Client-Request-Id`, or its own
+    `X-Request-Id`) is kept as a separate, searchable field and echoed back.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -20,17 +26,25 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        if given is not None and _CLIENT_ID.fullmatch(given):
-            raw = given
-        else:
-            raw = secrets.token_hex(12).encode()
-        scope.setdefault("state", {})["request_id"] = raw.decode()
-        header = (b"x-request-id", raw)
+        own = secrets.token_hex(12).encode()
+        headers = [(b"x-request-id", own)]
+        state = scope.setdefault("state", {})
+        state["request_id"] = own.decode()
+        client = _client_id(scope)
+        if client is not None:
+            state["client_request_id"] = client.decode()
+            headers.append((b"x-client-request-id", client))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def _client_id(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name in _CLIENT_ID_HEADERS and _CLIENT_ID.fullmatch(value):
+            return bytes(value)
+    return None

@@ -92,6 +92,8 @@ def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> Reque
         ts=record.arrived_at or time.time() - duration_s,
         endpoint=record.endpoint,
         key_name=record.key_name,
+        key_ref=record.key_ref,
+        client_request_id=record.client_request_id,
         owner=record.owner,
         tenant=header(scope, b"x-gateway-tenant"),
         end_user=header(scope, b"x-gateway-user") or record.end_user,

@@ -29,7 +29,9 @@ class RequestRecord:
     started: float  # time.perf_counter() at arrival
     endpoint: str = ""
     arrived_at: float = 0.0  # unix time
+    client_request_id: str | None = None  # the client's own x-request-id, if any
     key_name: str | None = None
+    key_ref: str | None = None
     owner: str | None = None
     end_user: str | None = None  # the body's `user` field
     debug: bool = False

@@ -171,7 +171,7 @@ async def account(ctx: Context) -> dict[str, Any]:
         found = await store(ctx).user(principal.owner, missing_ok=True)
         user = None if found is None else user_json(found)
     ledger = ctx.services.access.ledger
-    key_spent = ledger.spent(Account("key", principal.key_name, None))
+    key_spent = ledger.spent(Account("key", principal.key_ref, None))
     return {
         "key": {
             "name": principal.key_name,

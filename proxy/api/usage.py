@@ -167,7 +167,17 @@ async def charts(ctx: Context) -> dict[str, Any]:
     return {"type": kind, "bucket_seconds": step, "since": since, "until": until, "series": series}
 
 
-FILTERS = ("alias", "provider", "key_name", "owner", "tenant", "end_user", "agent", "outcome")
+FILTERS = (
+    "alias",
+    "provider",
+    "key_name",
+    "owner",
+    "tenant",
+    "end_user",
+    "agent",
+    "outcome",
+    "client_request_id",
+)
 
 
 async def requests_log(ctx: Context) -> dict[str, Any]:

@@ -155,7 +155,7 @@ def cache_scope(call: Call) -> str:
         return "global"
     if scope == "user" and principal.owner is not None:
         return f"user:{principal.owner}"
-    return f"key:{principal.key_name}"
+    return principal.key_ref
 
 
 def mark_cached(record: RequestRecord, saved_nano: int | None) -> None:

@@ -82,6 +82,7 @@ class ProxiedEndpoint:
         record = RequestRecord(
             request_id(scope), perf_counter(), endpoint=self.endpoint, arrived_at=time.time()
         )
+        record.client_request_id = scope["state"].get("client_request_id")
         runtime = self._gateway.runtime
         runtime.active += 1
         in_flight = self._observer.metrics.in_flight
@@ -109,7 +110,8 @@ class ProxiedEndpoint:
         self, runtime: Runtime, scope: Scope, receive: Receive, send: Send, record: RequestRecord
     ) -> None:
         principal = authenticate(runtime.keys, header(scope, b"authorization"))
-        record.key_name, record.owner = principal.key_name, principal.owner
+        record.key_name, record.key_ref = principal.key_name, principal.key_ref
+        record.owner = principal.owner
         record.debug = runtime.config.debug_log.enabled or principal.debug_log
         body = await read_body(scope, receive, runtime.config.server.max_request_body_bytes)
         if record.debug:

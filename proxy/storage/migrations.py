@@ -11,7 +11,7 @@ import aiosqlite
 
 from proxy.accounts.audit import AUDIT_V1
 from proxy.accounts.schema import ACCOUNTS_V1
-from proxy.storage.rollup import BUCKET_COLUMNS, KEY_COLUMNS
+from proxy.storage.rollup import BUCKET_COLUMNS
 
 _REQUEST_INDEXES = (
     "ts",
@@ -70,11 +70,58 @@ REQUESTS_V1 = (
         unknown_cost_requests INTEGER NOT NULL, saved_cost_nano INTEGER NOT NULL,
         latency_ms_sum REAL NOT NULL, ttft_ms_sum REAL NOT NULL, ttft_count INTEGER NOT NULL,
         {", ".join(f"{c} INTEGER NOT NULL" for c in BUCKET_COLUMNS)},
-        PRIMARY KEY ({", ".join(KEY_COLUMNS)})
+        PRIMARY KEY (hour, key_name, owner, alias, provider)
     )
     """,
     "CREATE INDEX usage_hourly_owner ON usage_hourly (owner, hour)",
     "CREATE INDEX usage_hourly_key ON usage_hourly (key_name, hour)",
+)
+
+# Roll-up value columns as of 006; later migrations name their own.
+_ROLLUP_VALUES_006 = (
+    "requests, errors, cache_hits, prompt_tokens, completion_tokens, cached_tokens, "
+    "cost_nano, unknown_cost_requests, saved_cost_nano, latency_ms_sum, ttft_ms_sum, "
+    "ttft_count, " + ", ".join(BUCKET_COLUMNS)
+)
+
+# Keys are identified by id, not by their "user/key" display name (two users' names can
+# coincide); the gateway's request id is the log's key, the client's own is searchable.
+KEY_IDS_V1 = (
+    "ALTER TABLE requests ADD COLUMN key_ref TEXT",
+    "ALTER TABLE requests ADD COLUMN client_request_id TEXT",
+    "CREATE INDEX requests_client_request_id ON requests (client_request_id) "
+    "WHERE client_request_id IS NOT NULL",
+    f"""
+    CREATE TABLE usage_hourly_v2 (
+        hour INTEGER NOT NULL,
+        key_ref TEXT NOT NULL,
+        key_name TEXT NOT NULL, owner TEXT NOT NULL, alias TEXT NOT NULL, provider TEXT NOT NULL,
+        requests INTEGER NOT NULL, errors INTEGER NOT NULL, cache_hits INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL, cost_nano INTEGER NOT NULL,
+        unknown_cost_requests INTEGER NOT NULL, saved_cost_nano INTEGER NOT NULL,
+        latency_ms_sum REAL NOT NULL, ttft_ms_sum REAL NOT NULL, ttft_count INTEGER NOT NULL,
+        {", ".join(f"{c} INTEGER NOT NULL" for c in BUCKET_COLUMNS)},
+        PRIMARY KEY (hour, key_ref, key_name, owner, alias, provider)
+    )
+    """,
+    # Earlier rows knew keys by name only: map each to its key's id where it is unambiguous.
+    f"""
+    INSERT INTO usage_hourly_v2 (hour, key_ref, key_name, owner, alias, provider,
+                                 {_ROLLUP_VALUES_006})
+    SELECT hour,
+           CASE WHEN key_name = '' THEN '' ELSE COALESCE(
+               (SELECT 'key:' || id FROM api_keys a
+                WHERE a.user_name || '/' || a.name = u.key_name ORDER BY id LIMIT 1),
+               'static:' || key_name) END,
+           key_name, owner, alias, provider, {_ROLLUP_VALUES_006}
+    FROM usage_hourly u
+    """,
+    "DROP TABLE usage_hourly",
+    "ALTER TABLE usage_hourly_v2 RENAME TO usage_hourly",
+    "CREATE INDEX usage_hourly_owner ON usage_hourly (owner, hour)",
+    "CREATE INDEX usage_hourly_key ON usage_hourly (key_ref, hour)",
+    "CREATE INDEX usage_hourly_key_name ON usage_hourly (key_name, hour)",
 )
 
 BUDGET_ALERTS_V1 = (
@@ -108,6 +155,7 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("003_budget_alerts", BUDGET_ALERTS_V1),
     ("004_credentials", CREDENTIALS_V1),
     ("005_audit_log", AUDIT_V1),
+    ("006_key_ids", KEY_IDS_V1),
 ]
 
 

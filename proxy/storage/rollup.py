@@ -1,6 +1,7 @@
 """Hourly roll-ups of the request log, aggregated per batch before they are written.
 
-Roll-up key: (hour, key_name, owner, alias, provider), '' for a missing part. The latency
+Roll-up key: (hour, key_ref, key_name, owner, alias, provider), '' for a missing part. The
+key's identity is key_ref; key_name rides along for display. The latency
 histogram has one column per bucket (not cumulative): a request counts in the first
 bucket whose bound is at least its latency; `le_inf` takes the rest.
 """
@@ -27,7 +28,7 @@ LATENCY_BUCKETS_MS: tuple[tuple[str, float], ...] = (
     ("le_inf", float("inf")),
 )
 BUCKET_COLUMNS = tuple(name for name, _ in LATENCY_BUCKETS_MS)
-KEY_COLUMNS = ("hour", "key_name", "owner", "alias", "provider")
+KEY_COLUMNS = ("hour", "key_ref", "key_name", "owner", "alias", "provider")
 SUM_COLUMNS = (
     "requests",
     "errors",
@@ -43,7 +44,7 @@ SUM_COLUMNS = (
     "ttft_count",
     *BUCKET_COLUMNS,
 )
-RollupKey = tuple[int, str, str, str, str]
+RollupKey = tuple[int, str, str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -79,7 +80,14 @@ def bucket_for(latency_ms: float) -> str:
 
 def rollup_key(row: RequestRow) -> RollupKey:
     hour = int(row.ts // 3600 * 3600)
-    return (hour, row.key_name or "", row.owner or "", row.alias or "", row.provider or "")
+    return (
+        hour,
+        row.key_ref or "",
+        row.key_name or "",
+        row.owner or "",
+        row.alias or "",
+        row.provider or "",
+    )
 
 
 def aggregate(rows: Iterable[RequestRow]) -> dict[RollupKey, Rollup]:

@@ -15,7 +15,7 @@ class FailedAttempt:
 
 @dataclass(frozen=True, slots=True)
 class RequestRow:
-    request_id: str
+    request_id: str  # the gateway's own, unique
     ts: float  # unix seconds, arrival
     endpoint: str
     key_name: str | None
@@ -45,6 +45,8 @@ class RequestRow:
     overhead_ms: float
     client_ip: str | None
     user_agent: str | None
+    key_ref: str | None = None  # the key's identity (key:<id>, static:<name>)
+    client_request_id: str | None = None  # the client's own id: not unique, searchable
 
 
 @dataclass(frozen=True, slots=True)

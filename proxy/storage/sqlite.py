@@ -44,8 +44,8 @@ _INSERT_REQUEST = (
     "end_user, agent, alias, provider, route_model, attempts, failed_attempts, outcome, "
     "http_status, error_type, error_message, streamed, cached, prompt_tokens, "
     "completion_tokens, cached_tokens, usage_estimated, cost_nano, saved_cost_nano, "
-    "latency_ms, ttft_ms, overhead_ms, client_ip, user_agent) "
-    f"VALUES ({', '.join('?' * 30)})"
+    "latency_ms, ttft_ms, overhead_ms, client_ip, user_agent, key_ref, client_request_id) "
+    f"VALUES ({', '.join('?' * 32)})"
 )
 _INSERT_DEBUG = (
     "INSERT OR REPLACE INTO debug_bodies (request_id, ts, request_headers, request_body, "
@@ -303,6 +303,8 @@ def _request_values(r: RequestRow) -> tuple[object, ...]:
         r.overhead_ms,
         r.client_ip,
         r.user_agent,
+        r.key_ref,
+        r.client_request_id,
     )
 
 

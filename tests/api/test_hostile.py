@@ -165,3 +165,80 @@ async def test_an_unreadable_key_row_never_freezes_the_key_table(
         assert await status(fresh["secret"]) == 200
         assert await status(revoked["secret"]) == 401
         assert await status(first["secret"]) == 401  # unreadable: refused, not crashing
+
+
+async def test_a_reused_client_request_id_loses_no_row_and_reveals_nothing(
+    gateway_factory: GatewayFactory, tmp_path: Path
+) -> None:
+    """Two users send the same X-Request-Id with debug logging on: both rows are kept, and
+    neither can read the other's request or bodies by that id."""
+    digest = hashlib.sha256(ADMIN.encode()).hexdigest()
+    gw = await gateway_factory(
+        f"""
+[[keys]]
+name = "ops"
+key_sha256 = "{digest}"
+admin = true
+[providers.demo]
+type = "mock"
+[[models]]
+alias = "fast"
+routes = [{{ provider = "demo", model = "echo" }}]
+[storage]
+database = "{tmp_path / "ids.db"}"
+flush_interval_ms = 10
+[debug_log]
+enabled = true
+"""
+    )
+    async with gw.http() as http:
+        secrets = {}
+        for user in ("alice", "mallory"):
+            await send(http, "POST", "/api/users", {"name": user})
+            key = await send(http, "POST", "/api/keys", {"user": user, "name": "k"})
+            secrets[user] = key.json()["secret"]
+        await asyncio.sleep(0.7)  # the key table's refresh
+        answered = []
+        for user, text in (("alice", "alice's secret plan"), ("mallory", "hello")):
+            reply = await http.post(
+                "/v1/chat/completions",
+                headers={"Authorization": f"Bearer {secrets[user]}", "X-Request-Id": "same-id"},
+                json={"model": "fast", "messages": [{"role": "user", "content": text}]},
+            )
+            assert reply.status_code == 200
+            answered.append(reply.headers["x-request-id"])
+        await asyncio.sleep(0.3)
+        mallory = {"Authorization": f"Bearer {secrets['mallory']}"}
+        found = await http.get("/api/usage/requests?client_request_id=same-id", headers=mallory)
+        peek = await http.get(f"/api/usage/requests/{answered[0]}", headers=mallory)
+        by_client_id = await http.get("/api/usage/requests/same-id", headers=mallory)
+        everyone = await send(http, "GET", "/api/usage/requests?client_request_id=same-id")
+    assert answered[0] != answered[1]
+    assert [r["request_id"] for r in found.json()["data"]] == [answered[1]]
+    assert peek.status_code == 404 and by_client_id.status_code == 404
+    assert "alice's secret plan" not in peek.text + by_client_id.text + found.text
+    assert sorted(r["request_id"] for r in everyone.json()["data"]) == sorted(answered)
+
+
+async def test_keys_whose_display_names_coincide_never_share_limits_or_spend(
+    gw: RunningGateway,
+) -> None:
+    """User "t" with key "x/k" and user "t/x" with key "k" are both shown as "t/x/k"."""
+    async with gw.http() as http:
+        secrets = []
+        for user, name in (("t", "x/k"), ("t/x", "k")):
+            await send(http, "POST", "/api/users", {"name": user})
+            key = await send(http, "POST", "/api/keys", {"user": user, "name": name, "rpm": 1})
+            secrets.append(key.json()["secret"])
+        await asyncio.sleep(0.7)
+        statuses = []
+        for secret in secrets:
+            reply = await http.post(
+                "/v1/chat/completions",
+                headers={"Authorization": f"Bearer {secret}"},
+                json={"model": "fast", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            statuses.append(reply.status_code)
+            account = await http.get("/api/account", headers={"Authorization": f"Bearer {secret}"})
+            assert account.json()["key"]["name"] == "t/x/k"
+    assert statuses == [200, 200]  # each key has its own one request per minute

@@ -197,3 +197,34 @@ async def test_a_refused_row_is_dead_lettered_and_the_rest_are_written(tmp_path:
     assert writer.rows_dead_lettered == 1 and writer.rows_written == 109
     requests = query(db, "SELECT SUM(requests) FROM usage_hourly")[0][0]
     assert requests == 109  # the roll-ups count exactly the rows written
+
+
+async def test_the_key_id_migration_maps_earlier_rollups_to_key_ids(tmp_path: Path) -> None:
+    import aiosqlite
+
+    from proxy.storage import migrations
+
+    path = tmp_path / "old.db"
+    upto = [m for m in MIGRATIONS if m[0] < "006"]
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    original = migrations.MIGRATIONS
+    migrations.MIGRATIONS = upto
+    try:
+        await migrations.migrate(conn)
+    finally:
+        migrations.MIGRATIONS = original
+    await conn.execute("INSERT INTO users (name, created_at) VALUES ('team', 0)")
+    await conn.execute(
+        "INSERT INTO api_keys (name, user_name, sha256, prefix, created_at) "
+        "VALUES ('svc', 'team', 'ab', 'llmg_x', 0)"
+    )
+    values = ", ".join(["1"] * 12 + ["0"] * len(BUCKET_COLUMNS))
+    for name in ("team/svc", "dev", ""):
+        await conn.execute(
+            f"INSERT INTO usage_hourly VALUES (3600, '{name}', 'team', 'a', 'p', {values})"
+        )
+    await conn.close()
+    db = await open_database(str(path))
+    await db.close()
+    refs = query(path, "SELECT key_name, key_ref FROM usage_hourly ORDER BY key_name")
+    assert refs == [("", ""), ("dev", "static:dev"), ("team/svc", "key:1")]
