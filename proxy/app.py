@@ -59,23 +59,27 @@ def build_app(config: GatewayConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await sink.start()
-        gateway.services = await Services.open(config, metrics, gateway.scrubber)
-        gateway.start(config)
-        metrics_server = serve_metrics(config, metrics)
-        announce(config, gateway)
-        reload_on_sighup(gateway)
-        try:
-            yield
-        finally:
-            gateway.shutting_down = True
+        # Whatever started is stopped again, in reverse, even when a later step fails:
+        # a database connection left open would keep the process from exiting.
+        async with contextlib.AsyncExitStack() as stack:
+            await sink.start()
+            stack.push_async_callback(sink.close)
+            services = await Services.open(config, metrics, gateway.scrubber)
+            stack.push_async_callback(services.close)
+            gateway.services = services
+            gateway.start(config)
+            stack.push_async_callback(gateway.aclose)
+            metrics_server = serve_metrics(config, metrics)
             if metrics_server is not None:
-                metrics_server.shutdown()
-                metrics_server.server_close()
-            await gateway.aclose()
-            await gateway.services.close()
-            await sink.close()
-            log.info("stopped", rows_written=sink.rows_written, rows_dropped=sink.rows_dropped)
+                stack.callback(metrics_server.server_close)
+                stack.callback(metrics_server.shutdown)
+            announce(config, gateway)
+            reload_on_sighup(gateway)
+            try:
+                yield
+            finally:
+                gateway.shutting_down = True
+        log.info("stopped", rows_written=sink.rows_written, rows_dropped=sink.rows_dropped)
 
     routes: list[BaseRoute] = [
         Route("/v1/chat/completions", ChatCompletions(gateway, observer), methods=["POST"]),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import sys
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -37,21 +39,39 @@ class GatewayServer(uvicorn.Server):
             self._captured_signals = [s for s in self._captured_signals if s != sig]
 
 
+# A start-up that cannot open its database must fail fast (systemd's Restart=on-failure
+# only acts on an exit), well within the 10 s an operator would wait.
+PREFLIGHT_TIMEOUT_S = 8.0
+
+
 async def preflight(config: GatewayConfig) -> None:
-    """Refuse to start, with one clear line, when stored credentials cannot be decrypted."""
-    db = await Database.open(config.storage.database)
-    try:
-        master = config.credentials
-        await CredentialStore(db, cipher(master.master_key), master.master_key_env).verify()
-    finally:
-        await db.close()
+    """Open (and migrate) the database and check the credentials' master key, or fail."""
+    path = config.storage.database
+    async with asyncio.timeout(PREFLIGHT_TIMEOUT_S):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(path, busy_timeout_ms=int(PREFLIGHT_TIMEOUT_S * 500))
+        try:
+            master = config.credentials
+            await CredentialStore(db, cipher(master.master_key), master.master_key_env).verify()
+        finally:
+            await db.close()
 
 
 def serve(config: GatewayConfig) -> int:
+    path = config.storage.database
     try:
         asyncio.run(preflight(config))
     except MasterKeyError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print(
+            f"error: the database {path} did not open within {PREFLIGHT_TIMEOUT_S:g}s",
+            file=sys.stderr,
+        )
+        return 1
+    except (sqlite3.Error, OSError) as error:
+        print(f"error: cannot use the database {path}: {error}", file=sys.stderr)
         return 1
     app = build_app(config)
     server = GatewayServer(
@@ -70,4 +90,5 @@ def serve(config: GatewayConfig) -> int:
         app.state.gateway,
     )
     server.run()
-    return 0
+    # uvicorn returns normally when the lifespan start-up failed; that is no clean stop.
+    return 0 if server.started else 1

@@ -36,6 +36,16 @@ class Services:
         cls, config: GatewayConfig, metrics: Metrics, scrubber: Scrubber | None = None
     ) -> Services:
         db = await Database.open(config.storage.database)
+        try:
+            return await cls._build(db, config, metrics, scrubber)
+        except BaseException:
+            await db.close()
+            raise
+
+    @classmethod
+    async def _build(
+        cls, db: Database, config: GatewayConfig, metrics: Metrics, scrubber: Scrubber | None
+    ) -> Services:
         accounts = AccountStore(db)
         credentials = CredentialStore(
             db, cipher(config.credentials.master_key), config.credentials.master_key_env

@@ -164,3 +164,43 @@ async def test_admin_reload_endpoint(gateway_factory, tmp_path: Path) -> None:  
     actions = connection.execute("SELECT actor, action FROM audit_log ORDER BY id").fetchall()
     connection.close()
     assert actions == [("ops", "config.reloaded"), ("ops", "config.reload_rejected")]
+
+
+@pytest.mark.parametrize("problem", ["locked", "not_a_database", "parent_is_a_file"])
+async def test_a_database_it_cannot_use_fails_the_start_fast_with_one_line(
+    tmp_path: Path, problem: str
+) -> None:
+    """systemd's Restart=on-failure only helps if a failed start exits, non-zero."""
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "log.db"
+    holder = None
+    if problem == "locked":
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("CREATE TABLE t (a)")
+        holder.execute("BEGIN EXCLUSIVE")
+    elif problem == "not_a_database":
+        db.write_bytes(b"this is no database" * 100)
+    else:
+        (tmp_path / "file").write_text("x")
+        db = tmp_path / "file" / "log.db"
+    path = tmp_path / "gateway.toml"
+    path.write_text(config(tmp_path, 0).replace(str(tmp_path / "log.db"), str(db)))
+    started = time.monotonic()
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "proxy", "serve", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    elapsed = time.monotonic() - started
+    if holder is not None:
+        holder.close()
+    assert result.returncode != 0
+    assert elapsed < 10, elapsed
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert str(db) in lines[0] and "Traceback" not in result.stderr

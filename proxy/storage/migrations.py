@@ -185,11 +185,20 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
 
 
 async def open_database(path: str, busy_timeout_ms: int = 5000) -> aiosqlite.Connection:
-    """A connection in WAL mode with the schema up to date."""
+    """A connection in WAL mode with the schema up to date.
+
+    On any failure the connection is closed before the error propagates: aiosqlite's
+    worker thread is not a daemon, so a connection left open keeps the process alive.
+    """
     db = await aiosqlite.connect(path, isolation_level=None)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-    await db.execute("PRAGMA foreign_keys=ON")
-    await migrate(db)
+    try:
+        # The busy timeout first: it bounds every wait below on a locked file.
+        await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await migrate(db)
+    except BaseException:
+        await db.close()
+        raise
     return db
