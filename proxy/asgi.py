@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from proxy.errors import GatewayError, PayloadTooLarge
+from proxy.errors import GatewayError, PayloadTooLarge, RequestTimeout
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -35,11 +35,29 @@ def request_id(scope: Scope) -> str:
     return str(scope["state"]["request_id"])
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing more than `limit` bytes before reading them."""
+async def read_body(
+    scope: Scope,
+    receive: Receive,
+    limit: int,
+    timeout_s: float,
+    setting: str = "server.max_request_body_mb",
+) -> bytes:
+    """The whole request body, refusing more than `limit` bytes before reading them, and a
+    body that takes longer than `timeout_s` to arrive (a client trickling it byte by byte
+    would otherwise hold its connection and buffer forever)."""
     length = header(scope, b"content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, setting)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_all(receive, limit, setting)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {timeout_s:g}s (server.body_timeout_s)"
+        ) from None
+
+
+async def _read_all(receive: Receive, limit: int, setting: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -49,16 +67,15 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         body = message.get("body", b"")
         size += len(body)
         if size > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, setting)
         chunks.append(body)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def _too_large(limit: int, setting: str) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"the request body is larger than the gateway's limit of {limit} bytes "
-        "(server.max_request_body_mb)"
+        f"the request body is larger than the gateway's limit of {limit} bytes ({setting})"
     )
 
 

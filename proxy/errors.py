@@ -6,6 +6,7 @@
     ├── BudgetExceeded        402
     ├── PermissionDenied      403
     ├── NotFound              404     unknown alias or path
+    ├── RequestTimeout        408     the body did not arrive in time
     ├── PayloadTooLarge       413
     ├── RateLimited           429
     ├── InternalError         500     an unexpected exception (logged in full, never shown)
@@ -17,6 +18,7 @@
     ├── UpstreamConnectError          connection refused, reset, DNS, TLS
     ├── UpstreamTimeout               connect, first byte, idle gap or total timeout
     ├── UpstreamProtocolError         a body or event that is not what the wire format says
+    │   └── UpstreamTooLarge          a body or one event over its bound (a route fault)
     └── UpstreamHTTPError             a non-2xx status, classified by the adapter
 
 aiohttp's exceptions are translated into UpstreamFailure once, in `proxy.transport`.
@@ -100,6 +102,12 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_exceeded"
@@ -166,6 +174,12 @@ class UpstreamTimeout(UpstreamFailure):
 
 class UpstreamProtocolError(UpstreamFailure):
     pass
+
+
+class UpstreamTooLarge(UpstreamProtocolError):
+    """A body or a single stream event over its configured bound: this route is broken."""
+
+    fault = Fault.ROUTE
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import resource
 import signal
 import sqlite3
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from proxy.accounts.credentials import CredentialStore, MasterKeyError, cipher
 from proxy.app import build_app
 from proxy.config import GatewayConfig
 from proxy.gateway import Gateway
+from proxy.protocol import ConnectionLimits, bounded_protocol
 from proxy.storage.database import Database
 
 
@@ -42,6 +47,38 @@ class GatewayServer(uvicorn.Server):
 # A start-up that cannot open its database must fail fast (systemd's Restart=on-failure
 # only acts on an exit), well within the 10 s an operator would wait.
 PREFLIGHT_TIMEOUT_S = 8.0
+
+
+def uvicorn_config(app: ASGIApp, config: GatewayConfig, **overrides: Any) -> uvicorn.Config:
+    """How uvicorn runs the gateway: uvloop, httptools with connection limits, no access
+    log of its own (the gateway writes one), a bounded graceful shutdown."""
+    server = config.server
+    limits = ConnectionLimits(
+        max_header_bytes=server.max_header_bytes,
+        header_timeout_s=server.header_timeout_s,
+        max_connections=server.max_connections,
+    )
+    options: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "loop": "uvloop",
+        "http": bounded_protocol(limits),
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+        "server_header": False,
+        "timeout_keep_alive": max(1, round(server.keepalive_timeout_s)),
+        "timeout_graceful_shutdown": int(server.shutdown_grace_s),
+    }
+    return uvicorn.Config(app, **{**options, **overrides})
+
+
+def raise_open_file_limit() -> None:
+    """Up to the hard limit: every connection and upstream socket is a file."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def preflight(config: GatewayConfig) -> None:
@@ -73,22 +110,9 @@ def serve(config: GatewayConfig) -> int:
     except (sqlite3.Error, OSError) as error:
         print(f"error: cannot use the database {path}: {error}", file=sys.stderr)
         return 1
+    raise_open_file_limit()
     app = build_app(config)
-    server = GatewayServer(
-        uvicorn.Config(
-            app,
-            host=config.server.host,
-            port=config.server.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            server_header=False,
-            timeout_graceful_shutdown=int(config.server.shutdown_grace_s),
-        ),
-        app.state.gateway,
-    )
+    server = GatewayServer(uvicorn_config(app, config), app.state.gateway)
     server.run()
     # uvicorn returns normally when the lifespan start-up failed; that is no clean stop.
     return 0 if server.started else 1

@@ -2,7 +2,9 @@
 
 `HTTPTransport` is the only code that touches aiohttp; its exceptions are translated here,
 once, into `proxy.errors.UpstreamFailure`. Every wait is bounded: connect, first byte,
-the gap between stream events, and the attempt's overall deadline (loop time).
+the gap between stream events, and the attempt's overall deadline (loop time). So is
+every read: a plain body beyond `max_response_mb` or one SSE event beyond `max_event_mb`
+is an `UpstreamTooLarge` (a fault of that route), never an unbounded buffer.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from typing import Protocol
 import aiohttp
 
 from proxy.config import ProviderConfig
-from proxy.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from proxy.errors import (
+    UpstreamConnectError,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+)
+from proxy.sse import SSEEvent, SSEParser
 
-MAX_EVENT_LINE_BYTES = 4 * 1024 * 1024
+# Response headers are small; this bounds what aiohttp buffers while parsing them.
+MAX_HEADER_LINE_BYTES = 64 * 1024
+
+__all__ = ["HTTPTransport", "SSEEvent", "Transport", "UpstreamRequest", "UpstreamResponse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +37,6 @@ class UpstreamRequest:
     body: bytes
     # OpenAI parameters the target cannot honour and that were left out of `body`.
     dropped: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    data: bytes
-    event: str | None = None
 
 
 class UpstreamResponse(Protocol):
@@ -85,8 +89,8 @@ class HTTPTransport:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout_s),
             read_bufsize=2**18,
-            max_line_size=MAX_EVENT_LINE_BYTES,
-            max_field_size=64 * 1024,
+            max_line_size=MAX_HEADER_LINE_BYTES,
+            max_field_size=MAX_HEADER_LINE_BYTES,
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
         )
@@ -111,30 +115,52 @@ class HTTPTransport:
             raise UpstreamTimeout(_first_byte_message(timing, loop.time(), now)) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectError(f"connection failed: {_describe(exc)}") from exc
-        return HTTPResponse(response, timing)
+        return HTTPResponse(response, timing, config.max_response_bytes, config.max_event_bytes)
 
     async def aclose(self) -> None:
         await self._session.close()
 
 
 class HTTPResponse:
-    __slots__ = ("_pending", "_response", "_timing", "headers", "status")
+    __slots__ = ("_max_body", "_parser", "_response", "_timing", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, timing: Timing) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        timing: Timing,
+        max_body: int,
+        max_event: int,
+    ) -> None:
         self._response = response
         self._timing = timing
-        self._pending: list[bytes] = []
+        self._max_body = max_body
+        self._parser = SSEParser(max_event)
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
     async def read(self) -> bytes:
         try:
             async with asyncio.timeout_at(self._timing.attempt_deadline):
-                return await self._response.read()
+                return await self._read_bounded()
         except TimeoutError:
             raise UpstreamTimeout("timed out reading the response body") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectError(f"reading the body failed: {_describe(exc)}") from exc
+
+    async def _read_bounded(self) -> bytes:
+        limit = self._max_body
+        declared = self._response.content_length
+        if declared is not None and declared > limit:
+            raise _too_large("response body", limit)
+        chunks: list[bytes] = []
+        size = 0
+        # Decompressed bytes are counted, so a small compressed bomb is caught too.
+        async for chunk in self._response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large("response body", limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def next_event(self) -> SSEEvent | None:
         timing = self._timing
@@ -145,38 +171,34 @@ class HTTPResponse:
             raise UpstreamTimeout(_idle_message(timing)) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectError(f"stream broken: {_describe(exc)}") from exc
-        except ValueError as exc:  # a line longer than the reader's limit
-            raise UpstreamProtocolError(f"malformed event stream: {exc}") from exc
         timing.next_event_deadline = asyncio.get_running_loop().time() + timing.idle_s
         return event
 
     async def _read_event(self) -> SSEEvent | None:
+        parser = self._parser
         content = self._response.content
-        data = self._pending
-        event: str | None = None
         while True:
-            line = await content.readline()
-            if not line:
+            event = parser.next_event()
+            if event is not None:
+                return event
+            chunk = await content.readany()
+            if not chunk:
                 return None  # end of stream; an unterminated event is discarded, per the spec
-            line = line.rstrip(b"\r\n")
-            if not line:
-                if data:
-                    self._pending = []
-                    return SSEEvent(b"\n".join(data), event)
-                event = None
-                continue
-            if line.startswith(b"data:"):
-                value = line[5:]
-                data.append(value[1:] if value.startswith(b" ") else value)
-            elif line.startswith(b"event:"):
-                event = line[6:].strip().decode("utf-8", "replace")
-            # comments (":") and other fields (id, retry) carry nothing for us
+            if not parser.feed(chunk):
+                raise _too_large("stream event", parser.max_event)
 
     def release(self) -> None:
         self._response.release()
 
     def close(self) -> None:
         self._response.close()
+
+
+def _too_large(what: str, limit: int) -> UpstreamTooLarge:
+    return UpstreamTooLarge(
+        f"the upstream's {what} is larger than {limit} bytes "
+        "(max_response_mb / max_event_mb of the provider)"
+    )
 
 
 def _describe(exc: BaseException) -> str:

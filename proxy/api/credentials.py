@@ -13,6 +13,9 @@ from proxy.errors import InvalidRequest, NotFound, PermissionDenied
 # The test call goes to the provider's configured base URL only: a URL in the request
 # would let a caller aim the gateway at internal addresses (SSRF), so it is refused.
 FIELDS = {"provider", "api_key", "user"}
+# A credential body holds one key and two names: 16 KiB is far more than enough, and keeps
+# a caller from parking megabytes in the encrypted store.
+MAX_BODY_BYTES = 16 * 1024
 
 
 def store(ctx: Context) -> CredentialStore:
@@ -141,6 +144,7 @@ ENDPOINTS = [
         "Store your own key for a provider",
         create_credential,
         body={**BODY, "required": ["provider", "api_key"]},
+        max_body_bytes=MAX_BODY_BYTES,
         status=201,
         example=EXAMPLE,
     ),
@@ -151,6 +155,7 @@ ENDPOINTS = [
         replace_credential,
         params=(ID,),
         body={**BODY, "required": ["api_key"]},
+        max_body_bytes=MAX_BODY_BYTES,
         example=EXAMPLE,
     ),
     Endpoint(
@@ -168,6 +173,7 @@ ENDPOINTS = [
         test_credential,
         params=(ID,),
         body={"type": "object"},
+        max_body_bytes=MAX_BODY_BYTES,
         example={
             "id": 1,
             "provider": "openai",

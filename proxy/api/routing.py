@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from proxy.asgi import read_body
 from proxy.auth import Principal, authenticate
 from proxy.errors import GatewayError, InvalidRequest, PermissionDenied
 from proxy.gateway import Gateway, Runtime
@@ -67,6 +68,7 @@ class Endpoint:
     example: Any = field(default_factory=dict)
     body: Mapping[str, Any] | None = None  # JSON schema of the request body
     status: int = 200
+    max_body_bytes: int | None = None  # below server.max_request_body_mb, if smaller
 
 
 def routes(gateway: Gateway, endpoints: list[Endpoint]) -> list[Route]:
@@ -108,7 +110,11 @@ async def _context(gateway: Gateway, endpoint: Endpoint, request: Request) -> Co
     }
     body = None
     if endpoint.body is not None:
-        raw = await request.body()
+        server = runtime.config.server
+        limit, setting = server.max_request_body_bytes, "server.max_request_body_mb"
+        if endpoint.max_body_bytes is not None and endpoint.max_body_bytes < limit:
+            limit, setting = endpoint.max_body_bytes, f"the limit of {endpoint.path}"
+        raw = await read_body(request.scope, request.receive, limit, server.body_timeout_s, setting)
         body = parse_json_object(raw) if raw else {}
     return Context(principal, runtime, services, params, body)
 

@@ -125,6 +125,12 @@ def _server(s: Section) -> ServerConfig:
         port=s.integer("port", 8080, minimum=0, maximum=65535),
         max_request_body_bytes=int(s.number("max_request_body_mb", 8, minimum=0.001) * 1024 * 1024),
         shutdown_grace_s=s.number("shutdown_grace_s", 30, minimum=0),
+        max_header_bytes=int(s.number("max_header_kb", 64, minimum=1) * 1024),
+        header_timeout_s=s.number("header_timeout_s", 10, minimum=0.1),
+        body_timeout_s=s.number("body_timeout_s", 30, minimum=0.1),
+        keepalive_timeout_s=s.number("keepalive_timeout_s", 5, minimum=0.1),
+        max_connections=s.integer("max_connections", 4096, minimum=1),
+        docs=s.boolean("docs", True),
     )
     s.reject_unknown()
     return config
@@ -161,6 +167,8 @@ def _providers(s: Section, env: Mapping[str, str]) -> dict[str, ProviderConfig]:
             idle_timeout_s=p.number("idle_timeout_s", 30, minimum=0.001),
             total_timeout_s=p.number("total_timeout_s", 600, minimum=0.001),
             keepalive_timeout_s=p.number("keepalive_timeout_s", 30, minimum=0.001),
+            max_response_bytes=int(p.number("max_response_mb", 128, minimum=0.01) * 2**20),
+            max_event_bytes=int(p.number("max_event_mb", 16, minimum=0.01) * 2**20),
             default_max_tokens=p.integer("default_max_tokens", 4096, minimum=1),
             latency_ms=p.number("latency_ms", 0, minimum=0),
             api_version=p.string("api_version", ptype.default_api_version or "") or None,

@@ -41,6 +41,12 @@ class ServerConfig:
     port: int = 8080
     max_request_body_bytes: int = 8 * 1024 * 1024
     shutdown_grace_s: float = 30.0
+    max_header_bytes: int = 64 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 5.0
+    max_connections: int = 4096
+    docs: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,8 @@ class ProviderConfig:
     idle_timeout_s: float = 30.0
     total_timeout_s: float = 600.0
     keepalive_timeout_s: float = 30.0
+    max_response_bytes: int = 128 * 1024 * 1024
+    max_event_bytes: int = 16 * 1024 * 1024
     default_max_tokens: int = 4096
     latency_ms: float = 0.0
     api_version: str | None = None

@@ -113,7 +113,8 @@ class ProxiedEndpoint:
         record.key_name, record.key_ref = principal.key_name, principal.key_ref
         record.owner = principal.owner
         record.debug = runtime.config.debug_log.enabled or principal.debug_log
-        body = await read_body(scope, receive, runtime.config.server.max_request_body_bytes)
+        server = runtime.config.server
+        body = await read_body(scope, receive, server.max_request_body_bytes, server.body_timeout_s)
         if record.debug:
             record.request_body = body
         request = self.parse(body)

@@ -13,6 +13,7 @@ import uvicorn
 
 from proxy.app import build_app
 from proxy.config import DEV_KEY, load_config
+from proxy.server import uvicorn_config
 
 KEY = DEV_KEY
 
@@ -34,15 +35,8 @@ class RunningGateway:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            http="httptools",
-            loop="asyncio",
-            timeout_graceful_shutdown=5,
-        )
+        # The production settings (connection limits included), in the test's own loop.
+        config = uvicorn_config(self.app, self.config, loop="asyncio", timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
