@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator, Mapping
 
 import structlog
@@ -18,9 +19,10 @@ from starlette.routing import BaseRoute, Route
 from proxy.api import api_routes
 from proxy.config import DEV_KEY, GatewayConfig
 from proxy.endpoints.admin import Reload
-from proxy.endpoints.basic import Health, MetricsEndpoint, ModelList, Ready, serve_metrics
+from proxy.endpoints.basic import Health, ModelList, Ready
 from proxy.endpoints.chat import ChatCompletions
 from proxy.endpoints.embeddings import Embeddings
+from proxy.endpoints.scrape import MetricsEndpoint, serve_metrics
 from proxy.errors import GatewayError, InternalError, NotFound
 from proxy.gateway import Gateway
 from proxy.metrics import Metrics, StatsCollector
@@ -89,9 +91,10 @@ def build_app(config: GatewayConfig) -> Starlette:
         Route("/readyz", Ready(gateway), methods=["GET"]),
         Route("/api/admin/reload", Reload(gateway), methods=["POST"]),
     ]
-    routes += api_routes(gateway)
+    routes += api_routes(gateway, docs=config.server.docs)
     if config.metrics.port == 0:
-        routes.append(Route("/metrics", MetricsEndpoint(metrics), methods=["GET"]))
+        endpoint = MetricsEndpoint(metrics, config.metrics.bearer_token)
+        routes.append(Route("/metrics", endpoint, methods=["GET"]))
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware)],
@@ -146,14 +149,19 @@ def announce(config: GatewayConfig, gateway: Gateway) -> None:
     if any(key.dev_only for key in config.keys):
         alias = next(iter(a for a, x in runtime.router.aliases.items() if x.routes), "demo")
         host = config.server.host if ":" not in config.server.host else f"[{config.server.host}]"
-        log.warning(
-            "dev_only_key_enabled",
-            note="this key is public and only accepted on loopback; remove dev_only keys "
-            "before exposing the gateway",
-            try_it=(
-                f"curl -s http://{host}:{config.server.port}/v1/chat/completions "
-                f"-H 'Authorization: Bearer {DEV_KEY}' -H 'Content-Type: application/json' "
-                f'-d \'{{"model": "{alias}", "messages": '
-                '[{"role": "user", "content": "Hello!"}]}\''
-            ),
+        try_it = (
+            f"curl -s http://{host}:{config.server.port}/v1/chat/completions "
+            f"-H 'Authorization: Bearer {DEV_KEY}' -H 'Content-Type: application/json' "
+            f'-d \'{{"model": "{alias}", "messages": '
+            '[{"role": "user", "content": "Hello!"}]}\''
         )
+        note = (
+            "this key is public and only accepted on loopback, never through a proxy; "
+            "remove dev_only keys before exposing the gateway"
+        )
+        if config.logging.format == "json":
+            log.warning("dev_only_key_enabled", note=note, try_it=try_it)
+        else:
+            # On a line of its own, so it runs when pasted exactly as printed.
+            log.warning("dev_only_key_enabled", note=note + "; try it:")
+            print(try_it, file=sys.stderr, flush=True)

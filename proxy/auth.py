@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from starlette.types import Scope
+
 from proxy.config import StaticKey
 from proxy.errors import AuthenticationFailed, PermissionDenied
 
@@ -44,7 +46,11 @@ class Principal:
 
     def check_alias(self, alias: str) -> None:
         if not self.may_use(alias):
-            raise PermissionDenied(f"this key may not use the model {alias!r}", param="model")
+            raise PermissionDenied(
+                f"this key may not use the model {alias!r}",
+                param="model",
+                code="model_not_allowed",
+            )
 
 
 class KeyStore(Protocol):
@@ -105,8 +111,27 @@ def key_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def authenticate(store: KeyStore, authorization: str | None) -> Principal:
+# Headers a reverse proxy adds: a request carrying one did not come from this machine.
+_PROXY_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
+
+
+def authenticate(store: KeyStore, scope: Scope) -> Principal:
+    """The caller of an ASGI request, from its Authorization header."""
+    authorization: str | None = None
+    proxied = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name in _PROXY_HEADERS:
+            proxied = True
     principal = store.lookup(key_digest(bearer_token(authorization)))
     if principal is None:
         raise AuthenticationFailed("invalid API key")
+    if principal.dev_only and proxied:
+        # The published dev key is meant for this machine only; behind nginx the gateway
+        # still listens on loopback, so the forwarding headers are what tell them apart.
+        raise AuthenticationFailed(
+            "the development key is not accepted on requests that came through a proxy",
+            code="dev_key_refused",
+        )
     return principal

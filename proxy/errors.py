@@ -85,9 +85,13 @@ class BudgetExceeded(GatewayError):
 
 
 class PermissionDenied(GatewayError):
+    """403. Every raise names its own `code`: model_not_allowed, admin_required,
+    no_user (a key without a user asked for a per-user view), other_user (a user's key
+    asked for another user's data)."""
+
     status = 403
     type = "permission_error"
-    code = "model_not_allowed"
+    code = "permission_denied"
 
 
 class NotFound(GatewayError):

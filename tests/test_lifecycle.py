@@ -204,3 +204,22 @@ async def test_a_database_it_cannot_use_fails_the_start_fast_with_one_line(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert str(db) in lines[0] and "Traceback" not in result.stderr
+
+
+async def test_the_start_up_curl_line_runs_as_printed(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(config(tmp_path, 0).replace('format = "json"', 'format = "console"'))
+    server = GatewayProcess(path, tmp_path / "server.log")
+    try:
+        await server.ready()
+        lines = (tmp_path / "server.log").read_text().splitlines()
+        curl = next(line for line in lines if line.startswith("curl "))
+        result = await asyncio.to_thread(
+            subprocess.run, ["bash", "-c", curl], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert '"object":"chat.completion"' in result.stdout

@@ -138,3 +138,47 @@ async def test_separate_metrics_listener(gateway_factory: GatewayFactory) -> Non
         'gateway_requests_total{alias="m",endpoint="chat",provider="demo",status_class="2xx"} 1.0'
         in text
     )
+
+
+@pytest.mark.parametrize("separate", [False, True])
+async def test_a_metrics_bearer_token_guards_the_scrape(
+    gateway_factory: GatewayFactory, separate: bool
+) -> None:
+    import httpx
+
+    from tests.support.configs import alias
+    from tests.support.process import free_port
+
+    port = free_port()
+    listener = f'port = {port}\nhost = "127.0.0.1"\n' if separate else ""
+    gw = await gateway_factory(
+        gateway_toml(
+            MOCK,
+            alias("m", ("demo", "echo")),
+            f'[metrics]\n{listener}bearer_token_env = "SCRAPE"\n',
+        ),
+        env={"SCRAPE": "scrape-token-0123"},
+    )
+    url = f"http://127.0.0.1:{port}/metrics" if separate else f"{gw.url}/metrics"
+    async with httpx.AsyncClient() as http:
+        anonymous = await http.get(url)
+        wrong = await http.get(url, headers={"Authorization": "Bearer nope"})
+        right = await http.get(url, headers={"Authorization": "Bearer scrape-token-0123"})
+        docs = await http.get(f"{gw.url}/docs")
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.json()["error"]["type"] == "authentication_error"
+    assert right.status_code == 200 and "gateway_in_flight_requests" in right.text
+    assert docs.status_code == 200  # docs stay on unless turned off
+
+
+async def test_docs_can_be_turned_off(gateway_factory: GatewayFactory) -> None:
+    from tests.support.configs import alias
+
+    gw = await gateway_factory(
+        gateway_toml(MOCK, alias("m", ("demo", "echo"))).replace(
+            "[server]\n", "[server]\ndocs = false\n"
+        )
+    )
+    async with gw.http() as http:
+        assert (await http.get("/docs")).status_code == 404
+        assert (await http.get("/openapi.json")).status_code == 404

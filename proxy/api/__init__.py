@@ -21,7 +21,8 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
-def api_routes(gateway: Gateway) -> list[BaseRoute]:
+def api_routes(gateway: Gateway, docs: bool = True) -> list[BaseRoute]:
+    """The /api/ endpoints; with `docs`, also /openapi.json and the /docs page."""
     spec = document(ENDPOINTS)
     spec_body = orjson.dumps(spec)
     page = docs_page(spec)
@@ -29,11 +30,11 @@ def api_routes(gateway: Gateway) -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         return Response(spec_body, media_type="application/json")
 
-    async def docs(request: Request) -> Response:
+    async def docs_view(request: Request) -> Response:
         return HTMLResponse(page)
 
-    return [
-        *routes(gateway, ENDPOINTS),
+    documentation: list[BaseRoute] = [
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        Route("/docs", docs_view, methods=["GET"]),
     ]
+    return [*routes(gateway, ENDPOINTS), *(documentation if docs else [])]

@@ -223,9 +223,9 @@ def own_user(ctx: Context) -> str:
             return str(asked or owner)
         raise InvalidRequest("this key belongs to no user: pass ?user=", param="user")
     if owner is None:
-        raise PermissionDenied("this key belongs to no user; this view is per user")
+        raise PermissionDenied("this key belongs to no user; this view is per user", code="no_user")
     if asked and asked != owner:
-        raise PermissionDenied("a user's key sees only its own user's data")
+        raise PermissionDenied("a user's key sees only its own user's data", code="other_user")
     return owner
 
 

@@ -51,7 +51,9 @@ def _target_user(ctx: Context, body: dict[str, Any]) -> str:
     if ctx.admin and asked:
         return asked
     if asked and asked != ctx.principal.owner:
-        raise PermissionDenied("a user's key manages only its own user's credentials")
+        raise PermissionDenied(
+            "a user's key manages only its own user's credentials", code="other_user"
+        )
     if ctx.principal.owner is None:
         raise InvalidRequest("this key belongs to no user: pass 'user' (admin keys)", param="user")
     return ctx.principal.owner
@@ -67,7 +69,7 @@ async def _owned(ctx: Context, credential_id: int) -> Credential:
 async def list_credentials(ctx: Context) -> dict[str, Any]:
     user = ctx.params["user"] if ctx.admin else ctx.principal.owner
     if not ctx.admin and user is None:
-        raise PermissionDenied("this key belongs to no user")
+        raise PermissionDenied("this key belongs to no user", code="no_user")
     return {"object": "list", "data": [view(c) for c in await store(ctx).list(user)]}
 
 

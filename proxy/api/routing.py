@@ -98,7 +98,7 @@ def _dispatch(gateway: Gateway, group: list[Endpoint]) -> Callable[[Request], Aw
 
 async def _context(gateway: Gateway, endpoint: Endpoint, request: Request) -> Context:
     runtime = gateway.runtime
-    principal = authenticate(runtime.keys, request.headers.get("authorization"))
+    principal = authenticate(runtime.keys, request.scope)
     if endpoint.admin and not principal.admin:
         raise PermissionDenied("this endpoint needs an admin key", code="admin_required")
     services = gateway.services

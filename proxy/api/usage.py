@@ -37,9 +37,11 @@ def _owner_filter(ctx: Context, column: str = "owner") -> tuple[str, list[Any]]:
         return (f" AND {column} = ?", [asked]) if asked else ("", [])
     owner = ctx.principal.owner
     if owner is None:
-        raise PermissionDenied("this key belongs to no user; usage views are per user")
+        raise PermissionDenied(
+            "this key belongs to no user; usage views are per user", code="no_user"
+        )
     if asked and asked != owner:
-        raise PermissionDenied("a user's key sees only its own user's usage")
+        raise PermissionDenied("a user's key sees only its own user's usage", code="other_user")
     return f" AND {column} = ?", [owner]
 
 

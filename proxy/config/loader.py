@@ -88,13 +88,20 @@ def _build(
     storage = read_storage(root.section("storage"))
     debug_log = read_debug_log(root.section("debug_log"))
     logging = read_logging(root.section("logging"))
-    metrics = read_metrics(root.section("metrics"))
+    metrics = read_metrics(root.section("metrics"), env)
     budgets = read_budgets(root.section("budgets"))
     alerts = read_alerts(root.section("alerts"))
     credentials = read_credentials(root.section("credentials"), env)
     cache = read_cache(root.section("cache"))
     root.reject_unknown()
     warnings = list(root.problems.warnings)
+    real = sorted(p.name for p in providers.values() if p.enabled and p.type != "mock")
+    if any(key.dev_only for key in keys) and real:
+        warnings.append(
+            f"{where}: DANGER: the published dev-only key is enabled and provider(s) "
+            f"{', '.join(real)} spend real money: anyone who can reach this port can use "
+            "them. Remove the dev_only key (deploy/gateway.toml has none)."
+        )
     for alias in aliases.values():
         usable = (providers.get(r.provider) for r in alias.routes)
         if alias.routes and not any(p is not None and p.enabled for p in usable):

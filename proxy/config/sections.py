@@ -54,10 +54,18 @@ def read_logging(s: Section) -> LoggingConfig:
     return config
 
 
-def read_metrics(s: Section) -> MetricsConfig:
+def read_metrics(s: Section, env: Mapping[str, str]) -> MetricsConfig:
+    token_env = s.string("bearer_token_env", "")
+    token = env.get(token_env) if token_env else None
+    if token_env and not token:
+        # Starting with the scrape open would expose what the operator meant to protect.
+        s.error("bearer_token_env", f"names {token_env}, which is not set")
     config = MetricsConfig(
         port=s.integer("port", 0, minimum=0, maximum=65535),
         per_key_labels=s.boolean("per_key_labels", False),
+        host=s.string("host", ""),
+        bearer_token_env=token_env,
+        bearer_token=token,
     )
     s.reject_unknown()
     return config

@@ -146,6 +146,9 @@ class LoggingConfig:
 class MetricsConfig:
     port: int = 0
     per_key_labels: bool = False
+    host: str = ""  # the separate listener's address; "" means server.host
+    bearer_token_env: str = ""
+    bearer_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

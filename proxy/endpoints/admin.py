@@ -6,7 +6,7 @@ import orjson
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from proxy.asgi import header, send_error, send_response
+from proxy.asgi import send_error, send_response
 from proxy.auth import authenticate
 from proxy.errors import GatewayError, InvalidRequest, PermissionDenied
 from proxy.gateway import Gateway
@@ -21,7 +21,7 @@ class Reload:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway = self._gateway
         try:
-            principal = authenticate(gateway.runtime.keys, header(scope, b"authorization"))
+            principal = authenticate(gateway.runtime.keys, scope)
             if not principal.admin:
                 raise PermissionDenied(
                     "reloading the config needs an admin key", code="admin_required"

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import time
-from wsgiref.simple_server import WSGIServer
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.types import Receive, Scope, Send
 
-from proxy.asgi import header, send_error, send_response
+from proxy.asgi import send_error, send_response
 from proxy.auth import authenticate
-from proxy.config import GatewayConfig
 from proxy.errors import GatewayError, NotFound
 from proxy.gateway import Gateway
-from proxy.metrics import Metrics
 
 
 class ModelList:
@@ -27,7 +23,7 @@ class ModelList:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self._gateway.runtime
         try:
-            principal = authenticate(runtime.keys, header(scope, b"authorization"))
+            principal = authenticate(runtime.keys, scope)
         except GatewayError as error:
             await send_error(send, error)
             return
@@ -64,31 +60,3 @@ class Ready:
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await send_error(send, NotFound(f"no such endpoint: {scope['method']} {scope['path']}"))
-
-
-class MetricsEndpoint:
-    """GET /metrics in Prometheus' text format (when no separate metrics port is set)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = generate_latest(self._metrics.registry)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-def serve_metrics(config: GatewayConfig, metrics: Metrics) -> WSGIServer | None:
-    """A separate /metrics listener on `metrics.port`, in prometheus_client's own thread."""
-    if config.metrics.port == 0:
-        return None
-    server, _thread = start_http_server(
-        config.metrics.port, addr=config.server.host, registry=metrics.registry
-    )
-    return server

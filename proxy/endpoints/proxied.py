@@ -23,7 +23,6 @@ from proxy.asgi import (
     ClientDisconnected,
     DisconnectWatcher,
     Headers,
-    header,
     read_body,
     request_id,
     send_error,
@@ -109,7 +108,7 @@ class ProxiedEndpoint:
     async def _handle(
         self, runtime: Runtime, scope: Scope, receive: Receive, send: Send, record: RequestRecord
     ) -> None:
-        principal = authenticate(runtime.keys, header(scope, b"authorization"))
+        principal = authenticate(runtime.keys, scope)
         record.key_name, record.key_ref = principal.key_name, principal.key_ref
         record.owner = principal.owner
         record.debug = runtime.config.debug_log.enabled or principal.debug_log

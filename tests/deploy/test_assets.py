@@ -137,3 +137,34 @@ def test_nginx_example_keeps_streams_unbuffered() -> None:
         "ssl_certificate",
     ):
         assert directive in text, directive
+
+
+def check_config(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN), "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+
+
+def test_the_production_config_has_no_dev_key_and_keeps_metrics_and_docs_private() -> None:
+    from proxy.config import load_config
+
+    env = {"GATEWAY_ADMIN_KEY": "llmg_x" * 8, "OPENAI_API_KEY": "sk-x" * 8}
+    config = load_config(DEPLOY / "gateway.toml", env=env)
+    assert not any(key.dev_only for key in config.keys)
+    assert config.metrics.port != 0 and config.metrics.host == "127.0.0.1"
+    assert config.server.docs is False and config.server.host == "127.0.0.1"
+    checked = check_config(DEPLOY / "gateway.toml", env)
+    assert checked.returncode == 0 and "DANGER" not in checked.stdout, checked.stdout
+
+
+def test_check_config_warns_loudly_about_a_dev_key_beside_a_real_provider() -> None:
+    shipped = DEPLOY.parent / "gateway.toml"
+    with_key = check_config(shipped, {"OPENAI_API_KEY": "sk-real-looking-key"})
+    without = check_config(shipped, {})
+    assert with_key.returncode == 0 and without.returncode == 0
+    assert "DANGER" in with_key.stdout and "dev-only key" in with_key.stdout
+    assert "DANGER" not in without.stdout  # only the offline mock provider is enabled

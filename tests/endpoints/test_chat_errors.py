@@ -233,3 +233,12 @@ async def test_health_and_readiness(gateway_factory: GatewayFactory) -> None:
         assert (await http.get("/healthz")).status_code == 200
         response = await http.get("/readyz")
         assert response.status_code == 503
+
+
+@pytest.mark.parametrize("forwarded", ["X-Forwarded-For", "X-Real-IP", "Forwarded"])
+async def test_the_dev_key_is_refused_through_a_proxy(gw: RunningGateway, forwarded: str) -> None:
+    """Behind nginx the gateway still listens on loopback; the proxy's headers tell."""
+    response = await post(gw, GOOD, headers={**AUTH, forwarded: "203.0.113.7"})
+    error = assert_envelope(response, 401)
+    assert error["code"] == "dev_key_refused"
+    assert (await post(gw, GOOD)).status_code == 200
