@@ -1,27 +1,31 @@
 """Admission and settlement: rate limits and budgets around every proxied request.
 
-admit():  the key's RPM/TPM window takes the request (429 otherwise), then the key's and
-          its user's monthly budgets reserve the request's worst-case cost (402 otherwise).
+admit():  the request's worst case is bounded first: every billed input at its upper
+          bound (`proxy.estimate`), and an output cap. With no cap from the client, and a
+          budget or TPM limit to respect, the gateway sets one: what the remaining
+          budget and the key's TPM allow, capped by the model's own limit; the adapters
+          send it upstream, so the reservation is a true ceiling. Then the key's
+          RPM/TPM window takes the request (429 otherwise), and the key's and its
+          user's monthly budgets reserve the worst cost over every route (402).
 settle(): the real tokens and cost replace the reservations; crossed budget thresholds
           are handed to the alerter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.accounting import estimate_prompt_tokens
 from proxy.auth import Principal
 from proxy.budgets import Account, BudgetLedger, Crossing
 from proxy.budgets import Reservation as BudgetReservation
 from proxy.config import BudgetsConfig
-from proxy.pricing import TokenCounts
+from proxy.estimate import output_bound, prompt_bound
 from proxy.ratelimit import Limits, RateLimiter
 from proxy.ratelimit import Reservation as RateReservation
 from proxy.record import RequestRecord
-from proxy.router import Alias
+from proxy.router import Alias, Route
 from proxy.schema import max_output_tokens
 
 
@@ -30,6 +34,19 @@ class Admission:
     rate: RateReservation | None = None
     budget: BudgetReservation | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # The output cap the gateway set for each route (empty when the client set one).
+    caps: dict[Route, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    """A request's bound on each route: prompt tokens and completion tokens."""
+
+    prompts: Mapping[Route, int]
+    completions: Mapping[Route, int]
+
+    def tokens(self) -> int:
+        return max((self.prompts[r] + self.completions[r] for r in self.prompts), default=0)
 
 
 class AccessControl:
@@ -52,30 +69,67 @@ class AccessControl:
 
     def admit(self, principal: Principal, alias: Alias, request: Mapping[str, Any]) -> Admission:
         admission = Admission()
-        prompt = estimate_prompt_tokens(request)
-        completion = max_output_tokens(request)
+        routes = alias.routes
+        shape = prompt_bound(request)
+        prompts = {
+            r: shape.tokens(r.provider.config.type, r.model, r.provider.config.image_tokens)
+            for r in routes
+        }
         limits = Limits(rpm=principal.rpm, tpm=principal.tpm)
-        if limits.any:
-            tokens = prompt + (completion or 0)
-            admission.rate = self.limiter.reserve(principal.key_ref, limits, tokens)
-            admission.headers = admission.rate.headers
         accounts = budget_accounts(principal, self._config.alert_thresholds)
+        cap = max_output_tokens(request)
+        if cap is None and (limits.tpm is not None or self.ledger.remaining(accounts) is not None):
+            admission.caps = self._caps(principal, limits, accounts, routes, prompts, request)
+        completions = {
+            r: output_bound(request, admission.caps.get(r, cap or _model_limit(r))) for r in routes
+        }
+        worst = WorstCase(prompts, completions)
+        if limits.any:
+            admission.rate = self.limiter.reserve(principal.key_ref, limits, worst.tokens())
+            admission.headers = admission.rate.headers
         if accounts:
-            worst = self.worst_case_nano(alias, prompt, completion)
-            admission.budget = self.ledger.reserve(accounts, worst)
+            admission.budget = self.ledger.reserve(accounts, self.worst_case_nano(worst))
         return admission
 
-    def worst_case_nano(self, alias: Alias, prompt: int, completion: int | None) -> int:
+    def _caps(
+        self,
+        principal: Principal,
+        limits: Limits,
+        accounts: Sequence[Account],
+        routes: Sequence[Route],
+        prompts: Mapping[Route, int],
+        request: Mapping[str, Any],
+    ) -> dict[Route, int]:
+        """The largest output cap per choice that the budget and the TPM window allow on
+        every route, then each route's own model limit. At least 1: when even that does
+        not fit, the reservation refuses the request with the right error."""
+        choices = max(1, request.get("n") or 1)
+        predicted = output_bound(request, 0)
+        allowed: list[int] = []
+        available = self.limiter.available_tokens(principal.key_ref, limits)
+        if available is not None:
+            worst_prompt = max(prompts.values(), default=0)
+            allowed.append((available - worst_prompt - predicted) // choices)
+        remaining = self.ledger.remaining(accounts)
+        if remaining is not None:
+            for route in routes:
+                if route.price is not None:
+                    tokens = route.price.affordable_output(
+                        remaining, prompts[route] + predicted, choices
+                    )
+                    if tokens is not None:
+                        allowed.append(tokens)
+        cap = max(1, min(allowed)) if allowed else None
+        return {r: _model_limit(r) if cap is None else min(cap, _model_limit(r)) for r in routes}
+
+    def worst_case_nano(self, worst: WorstCase) -> int:
         """The most the request can cost on its most expensive route."""
-        if completion is None:
-            return self._default_reserve
         costs = [
-            route.price.cost_nano(TokenCounts(prompt=prompt, completion=completion))
-            for route in alias.routes
-            if route.price is not None
+            self._default_reserve  # a route with no known price
+            if route.price is None
+            else route.price.worst_cost_nano(prompt, worst.completions[route])
+            for route, prompt in worst.prompts.items()
         ]
-        if len(costs) < len(alias.routes):
-            costs.append(self._default_reserve)  # a route with no known price
         return max(costs, default=self._default_reserve)
 
     def settle(self, admission: Admission, record: RequestRecord) -> None:
@@ -87,12 +141,17 @@ class AccessControl:
         if budget is None:
             return
         if tokens is None:
-            self.ledger.release(budget)  # nothing answered, nothing spent
+            self.ledger.release(budget)  # nothing reached a provider, nothing spent
             return
         # An unknown price is charged at the reservation: never less than it could cost.
         cost = budget.amount if record.cost_nano is None else record.cost_nano
         for crossing in self.ledger.settle(budget, cost):
             self._on_crossing(crossing)
+
+
+def _model_limit(route: Route) -> int:
+    """The model's own output limit, or the provider's default when the table lacks it."""
+    return route.max_output or route.provider.config.default_max_tokens
 
 
 def budget_accounts(principal: Principal, default: tuple[float, ...]) -> tuple[Account, ...]:

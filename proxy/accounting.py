@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any
-
 from proxy.pricing import Price, TokenCounts
 from proxy.record import RequestRecord
-from proxy.schema import ChatRequest, Usage
-
-# Without a tokenizer for every provider, ~4 characters per token is the usual estimate;
-# rows built on it are marked usage_estimated.
-CHARS_PER_TOKEN = 4
+from proxy.schema import Usage
 
 
 def settle(record: RequestRecord, price: Price | None, usage: Usage | None) -> None:
@@ -22,28 +14,22 @@ def settle(record: RequestRecord, price: Price | None, usage: Usage | None) -> N
 
 
 def settle_estimated(
-    record: RequestRecord, price: Price | None, request: ChatRequest, completion_chars: int
+    record: RequestRecord,
+    price: Price | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    partial: Usage | None = None,
 ) -> None:
-    """For a stream that ended without the upstream's usage (or a client that left)."""
+    """For an answer whose final usage never arrived (the client left, the stream broke):
+    what the provider will bill, as far as the gateway can tell. Counts the upstream did
+    report (a prompt count at the start of an Anthropic or Gemini stream) win over the
+    gateway's estimate; a prompt that was sent is never charged as zero."""
+    reported = TokenCounts.from_usage(partial)
     record.usage_estimated = True
     record.tokens = TokenCounts(
-        prompt=estimate_prompt_tokens(request), completion=_tokens(completion_chars)
+        prompt=reported.prompt or prompt_tokens,
+        completion=max(reported.completion, completion_tokens),
+        cached=reported.cached,
+        cache_write=reported.cache_write,
     )
     record.cost_nano = None if price is None else price.cost_nano(record.tokens)
-
-
-def estimate_prompt_tokens(request: Mapping[str, Any]) -> int:
-    chars = sum(_content_chars(m.get("content")) for m in request.get("messages", ()))
-    return _tokens(chars)
-
-
-def _content_chars(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
-    return 0
-
-
-def _tokens(chars: int) -> int:
-    return math.ceil(chars / CHARS_PER_TOKEN)

@@ -83,6 +83,17 @@ class BudgetLedger:
         balance = self._balances.get((month_of(self.clock()), account.kind, account.name))
         return 0 if balance is None else balance.spent
 
+    def remaining(self, accounts: Iterable[Account]) -> int | None:
+        """What the tightest of these budgets has left now; None when none is limited."""
+        period = month_of(self.clock())
+        left = [
+            account.limit_nano - balance.spent - balance.reserved
+            for account in accounts
+            if account.limit_nano is not None
+            for balance in (self._balance(period, account.kind, account.name),)
+        ]
+        return max(0, min(left)) if left else None
+
     def reserve(self, accounts: Iterable[Account], amount: int) -> Reservation:
         period = month_of(self.clock())
         accounts = tuple(accounts)

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -45,6 +45,22 @@ class Price:
         ) * _PER_TOKEN
         return int(total.to_integral_value(ROUND_HALF_EVEN))
 
+    def worst_cost_nano(self, prompt: int, completion: int) -> int:
+        """The most `prompt` input and `completion` output tokens can cost: every prompt
+        token at the dearest input rate (a cache write costs more than plain input)."""
+        dearest = max(self.input, self.cache_write or self.input)
+        total = (prompt * dearest + completion * self.output) * _PER_TOKEN
+        return int(total.to_integral_value(ROUND_CEILING))
+
+    def affordable_output(self, budget_nano: int, prompt: int, choices: int) -> int | None:
+        """Output tokens per choice that `budget_nano` pays for after the prompt; None
+        when output is free."""
+        left = Decimal(budget_nano) - self.worst_cost_nano(prompt, 0)
+        per_token = self.output * _PER_TOKEN * choices
+        if per_token <= 0:
+            return None
+        return max(0, int((left / per_token).to_integral_value(ROUND_FLOOR)))
+
     def with_override(self, override: PriceOverride) -> Price:
         return Price(
             input=_pick(override.input, self.input),
@@ -75,8 +91,14 @@ class TokenCounts:
 
 
 class PriceTable:
-    def __init__(self, entries: Mapping[tuple[str, str], Price], updated: str) -> None:
+    def __init__(
+        self,
+        entries: Mapping[tuple[str, str], Price],
+        updated: str,
+        max_outputs: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
         self._entries = dict(entries)
+        self._max_outputs = dict(max_outputs or {})
         self.updated = updated
 
     @classmethod
@@ -88,21 +110,24 @@ class PriceTable:
     def parse(cls, text: str) -> PriceTable:
         # parse_float=Decimal keeps 0.075 exactly 0.075.
         data = tomllib.loads(text, parse_float=Decimal)
-        entries = {
-            (provider_type, model): _price(values)
-            for provider_type, models in data.items()
-            if isinstance(models, dict)
-            for model, values in models.items()
+        models = [
+            ((provider_type, model), values)
+            for provider_type, table in data.items()
+            if isinstance(table, dict)
+            for model, values in table.items()
+        ]
+        entries = {key: _price(values) for key, values in models}
+        limits = {
+            key: int(values["max_output"]) for key, values in models if "max_output" in values
         }
-        return cls(entries, str(data.get("updated", "unknown")))
+        return cls(entries, str(data.get("updated", "unknown")), limits)
 
     def lookup(self, provider_type: str, model: str) -> Price | None:
-        price = self._entries.get((provider_type, model))
-        if price is None:
-            undated = _SUFFIX.sub("", model)
-            if undated != model:
-                price = self._entries.get((provider_type, undated))
-        return price
+        return _find(self._entries, provider_type, model)
+
+    def max_output(self, provider_type: str, model: str) -> int | None:
+        """The model's own limit on output tokens, when the table knows it."""
+        return _find(self._max_outputs, provider_type, model)
 
     def for_route(self, provider_type: str, model: str, override: PriceOverride) -> Price | None:
         """The route's effective price; None when neither the table nor the route sets one."""
@@ -127,6 +152,18 @@ def unpriced_routes(config: GatewayConfig, table: PriceTable | None = None) -> l
         for route in alias.routes
         if table.for_route(config.providers[route.provider].type, route.model, route.prices) is None
     ]
+
+
+_V = TypeVar("_V")
+
+
+def _find(table: Mapping[tuple[str, str], _V], provider_type: str, model: str) -> _V | None:
+    found = table.get((provider_type, model))
+    if found is None:
+        undated = _SUFFIX.sub("", model)
+        if undated != model:
+            found = table.get((provider_type, undated))
+    return found
 
 
 def usd(nano: int) -> str:

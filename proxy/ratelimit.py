@@ -81,6 +81,16 @@ class RateLimiter:
         window.tokens += tokens
         return Reservation(window, entry, limits, _headers(window, limits, now))
 
+    def available_tokens(self, key: str, limits: Limits) -> int | None:
+        """Tokens the key may still use in the current window; None without a TPM limit."""
+        if limits.tpm is None:
+            return None
+        window = self._windows.get(key)
+        if window is None:
+            return limits.tpm
+        window.expire(self._clock())
+        return max(0, limits.tpm - window.tokens)
+
     def settle(self, reservation: Reservation, tokens: int) -> None:
         """Replace the reserved token count with the real one (it stays in its window)."""
         reservation.window.tokens += tokens - reservation.entry.tokens

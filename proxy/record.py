@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from proxy.pricing import TokenCounts
+from proxy.pricing import Price, TokenCounts
 from proxy.schema import Usage
 
 
@@ -54,6 +54,11 @@ class RequestRecord:
     extra_headers: dict[str, str] = field(default_factory=dict)  # rate-limit headers
     saved_cost_nano: int = 0
     client_disconnected: bool = False
+    # The price of the route the last upstream request went to: a client that leaves
+    # after it was sent is still charged for the prompt the provider received.
+    sent: bool = False
+    sent_price: Price | None = None
     dropped_params: tuple[str, ...] = ()
+    output_cap: int | None = None  # the max_tokens the gateway set, when the client set none
     request_body: bytes = b""  # kept only when the debug log is on for this request
     response_body: bytes = b""

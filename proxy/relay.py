@@ -2,25 +2,36 @@
 
 Until the first content or tool-call delta, nothing reaches the client, so an upstream that
 fails early can still be replaced by the next route. After that, a failure ends the stream
-with an SSE error event: never a hang, never a truncated stream that looks complete.
+with an SSE error event: never a hang, never a truncated stream that looks complete. A
+client that leaves mid-stream stops the relay, but the upstream is read on (for up to
+`[budgets] usage_drain_s`) so the usage it reports at its end, what it bills, is counted.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
 import orjson
+import structlog
+from starlette.types import Send
 
+from proxy.asgi import DisconnectWatcher
 from proxy.errors import UpstreamFailure, UpstreamProtocolError
+from proxy.estimate import estimate_tokens
 from proxy.providers.base import Adapter, StreamTranslator
 from proxy.record import RequestRecord
 from proxy.router import Route
 from proxy.schema import ChatCompletionChunk, ChatRequest
 from proxy.transport import UpstreamResponse
 
+log = structlog.get_logger("proxy.relay")
 DONE = b"data: [DONE]\n\n"
+# A debug capture of a stream stops growing here; the log truncates further.
+CAPTURE_LIMIT = 1024 * 1024
 _CONTENT_FIELDS = ("content", "tool_calls", "refusal", "function_call", "reasoning_content")
 
 
@@ -48,6 +59,7 @@ async def open_stream(
     """One attempt: send, then read until there is something worth committing to."""
     upstream = adapter.chat_request(request, route.model, stream=True, request_id=record.request_id)
     started = perf_counter()
+    record.sent, record.sent_price = True, route.price
     response = await route.provider.transport.send(upstream, deadline)
     try:
         if response.status != 200:
@@ -73,29 +85,98 @@ async def open_stream(
     return OpenedStream(response, translator, held, upstream.dropped)
 
 
+async def relay_rest(
+    opened: OpenedStream,
+    encoder: ChunkEncoder,
+    record: RequestRecord,
+    send: Send,
+    watcher: DisconnectWatcher,
+    scrub: Callable[[str], str],
+    drain_s: float,
+) -> None:
+    """Send what was held back, then every further event, then [DONE] or an error event."""
+    response, translator = opened.response, opened.translator
+    ending = DONE
+    capture = bytearray() if record.debug else None
+    try:
+        await send_chunk(send, encoder.encode_all(opened.held), capture)
+        while not translator.finished:
+            started = perf_counter()
+            event = await response.next_event()
+            record.upstream_wait_s += perf_counter() - started
+            if event is None:
+                raise UpstreamProtocolError("the upstream closed the stream before its end")
+            await send_chunk(send, encoder.encode_all(translator.translate(event)), capture)
+        response.release()
+    except UpstreamFailure as failure:
+        failure.redact(scrub)
+        response.close()
+        record.error_type, record.error_message = "upstream_stream_error", failure.reason
+        log.warning("stream_failed", request_id=record.request_id, reason=failure.reason)
+        ending = error_event(failure)
+    except asyncio.CancelledError:
+        if watcher.disconnected:
+            await drain_usage(opened, encoder, drain_s)
+        response.close()
+        raise
+    except BaseException:
+        response.close()
+        raise
+    finally:
+        if capture is not None:
+            record.response_body = bytes(capture)
+    watcher.stop()
+    await send({"type": "http.response.body", "body": ending, "more_body": False})
+    if capture is not None:
+        record.response_body += ending
+
+
+async def drain_usage(opened: OpenedStream, encoder: ChunkEncoder, seconds: float) -> None:
+    """The client has left: read the rest of the stream, sending nothing, for up to
+    `seconds`, so its final usage is known; what arrives is counted for the estimate."""
+    translator = opened.translator
+    if seconds <= 0 or translator.finished:
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            while not translator.finished:
+                event = await opened.response.next_event()
+                if event is None:
+                    return
+                encoder.count(translator.translate(event))
+    except (TimeoutError, UpstreamFailure):
+        return
+
+
+async def send_chunk(send: Send, data: bytes, capture: bytearray | None = None) -> None:
+    if data:
+        if capture is not None and len(capture) < CAPTURE_LIMIT:
+            capture += data
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
 class ChunkEncoder:
     """OpenAI chunk -> SSE bytes, as the client asked for them.
 
-    It also counts the content characters that went out, for a usage estimate when an
-    upstream never reports usage.
+    It also estimates the completion tokens of every chunk it sees, for the bill of a
+    stream whose upstream never reported usage (or whose client left).
     """
 
-    __slots__ = ("_alias", "_keep_usage", "content_chars")
+    __slots__ = ("_alias", "_keep_usage", "completion_tokens")
 
     def __init__(self, alias: str, keep_usage: bool) -> None:
         self._alias = alias
         self._keep_usage = keep_usage
-        self.content_chars = 0
+        self.completion_tokens = 0
+
+    def count(self, chunks: list[ChatCompletionChunk]) -> None:
+        """Estimate the tokens of chunks that are not sent (the client is gone)."""
+        for chunk in chunks:
+            self.completion_tokens += _generated_tokens(chunk)
 
     def encode(self, chunk: ChatCompletionChunk) -> bytes | None:
         chunk["model"] = self._alias
-        for choice in chunk["choices"]:
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                self.content_chars += len(content)
-            for call in delta.get("tool_calls") or ():
-                self.content_chars += len((call.get("function") or {}).get("arguments") or "")
+        self.completion_tokens += _generated_tokens(chunk)
         if not self._keep_usage and "usage" in chunk:
             if not chunk["choices"]:
                 return None  # the usage-only chunk the gateway asked for, not the client
@@ -104,6 +185,20 @@ class ChunkEncoder:
 
     def encode_all(self, chunks: list[ChatCompletionChunk]) -> bytes:
         return b"".join(filter(None, map(self.encode, chunks)))
+
+
+def _generated_tokens(chunk: ChatCompletionChunk) -> int:
+    tokens = 0
+    for choice in chunk["choices"]:
+        delta = choice.get("delta") or {}
+        for text in (delta.get("content"), delta.get("reasoning_content")):
+            if text:
+                tokens += estimate_tokens(text)
+        for call in delta.get("tool_calls") or ():
+            arguments = (call.get("function") or {}).get("arguments")
+            if arguments:
+                tokens += estimate_tokens(arguments)
+    return tokens
 
 
 def error_event(failure: UpstreamFailure) -> bytes:

@@ -23,6 +23,7 @@ class Route:
     weight: float
     breaker: CircuitBreaker
     price: Price | None = None
+    max_output: int | None = None  # the model's own output-token limit, if known
     latency_s: float | None = None
 
     @property
@@ -98,6 +99,7 @@ def _alias(
             r.weight,
             breakers[r.provider],
             prices.for_route(providers[r.provider].config.type, r.model, r.prices),
+            prices.max_output(providers[r.provider].config.type, r.model),
         )
         for r in alias.routes
         if r.provider in providers

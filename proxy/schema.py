@@ -76,6 +76,7 @@ class ToolCallDelta(TypedDict, total=False):
 class Delta(TypedDict, total=False):
     role: str
     content: str | None
+    reasoning_content: str | None
     tool_calls: list[ToolCallDelta]
     refusal: str | None
 

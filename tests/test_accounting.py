@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import GatewayFactory
 from tests.support.configs import MOCK, alias, gateway_toml, provider
-from tests.support.fake_openai import FakeOpenAI, chunk, completion
-from tests.support.fake_upstream import Reset, json_reply, sse_reply
+from tests.support.fake_openai import FakeOpenAI, chunk, completion, stream_events
+from tests.support.fake_upstream import Reset, hang, json_reply, sse_reply
 from tests.support.gateway import KEY, RunningGateway
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -142,8 +144,9 @@ async def test_stream_without_usage_is_estimated_and_marked(
             await http.post("/v1/chat/completions", headers=AUTH, json=body)
     first, second = sorted(await wait_rows(db, 2), key=lambda r: r["ts"])
     assert first["usage_estimated"] == 1
-    assert (first["prompt_tokens"], first["completion_tokens"]) == (10, 2)
-    assert first["cost_nano"] == 10 * 150 + 2 * 600
+    # 40 characters at 4 a token, plus 4 for the message's framing; 8 characters out.
+    assert (first["prompt_tokens"], first["completion_tokens"]) == (14, 2)
+    assert first["cost_nano"] == 14 * 150 + 2 * 600
     assert second["usage_estimated"] == 1 and second["outcome"] == "error"
     assert second["completion_tokens"] == 1
 
@@ -218,3 +221,62 @@ async def test_absurd_upstream_counts_are_clamped_and_the_log_keeps_writing(
     assert second.status_code == 200
     logged = await wait_rows(db, 2)
     assert sorted(r["prompt_tokens"] for r in logged) == [7, 10**9]
+
+
+async def leave_after(gw: RunningGateway, seconds: float, stream: bool = True) -> None:
+    """A client that sends a request and goes away after `seconds`, answered or not."""
+    body = {"model": "m", "stream": stream, "messages": [{"role": "user", "content": "x" * 40}]}
+    async with gw.http() as http:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                async with http.stream(
+                    "POST", "/v1/chat/completions", headers=AUTH, json=body
+                ) as r:
+                    async for _ in r.aiter_bytes():
+                        pass
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_client_leaving_before_the_first_byte_still_pays_for_the_prompt(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path, stream: bool
+) -> None:
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    fake_openai.enqueue(hang(5))
+    await leave_after(gw, 0.3, stream)
+    (row,) = await wait_rows(db, 1)
+    assert row["outcome"] == "client_disconnected" and row["usage_estimated"] == 1
+    assert row["prompt_tokens"] == 14 and row["completion_tokens"] == 0
+    assert row["cost_nano"] == 14 * 150
+
+
+async def test_a_client_leaving_mid_stream_is_charged_the_upstreams_own_usage(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The upstream is read on after the client left, for its final usage."""
+    db = tmp_path / "log.db"
+    gw = await gateway_factory(priced(fake_openai, db), env={"UP_KEY": "sk-up"})
+    words = [f"w{i} " for i in range(12)]
+    fake_openai.enqueue(sse_reply(fake_openai, stream_events(words, pause=0.1)))
+    await leave_after(gw, 0.35)
+    (row,) = await wait_rows(db, 1)
+    assert row["outcome"] == "client_disconnected" and row["usage_estimated"] == 0
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (7, 12)  # the upstream's
+    assert fake_openai.streams[0].finished
+
+
+async def test_a_stream_too_long_to_drain_is_estimated_from_what_arrived(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    config = priced(fake_openai, db) + "\n[budgets]\nusage_drain_s = 0.5\n"
+    gw = await gateway_factory(config, env={"UP_KEY": "sk-up"})
+    words = [f"w{i:02d} " for i in range(100)]  # 4 characters each: one token
+    fake_openai.enqueue(sse_reply(fake_openai, stream_events(words, pause=0.05)))
+    await leave_after(gw, 0.3)
+    (row,) = await wait_rows(db, 1)
+    assert row["outcome"] == "client_disconnected" and row["usage_estimated"] == 1
+    assert row["prompt_tokens"] == 14
+    # About 6 words went out before the client left and 10 more arrived while draining.
+    assert 10 <= row["completion_tokens"] <= 25
+    assert not fake_openai.streams[0].finished

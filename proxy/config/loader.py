@@ -177,6 +177,9 @@ def _providers(s: Section, env: Mapping[str, str]) -> dict[str, ProviderConfig]:
             max_response_bytes=int(p.number("max_response_mb", 128, minimum=0.01) * 2**20),
             max_event_bytes=int(p.number("max_event_mb", 16, minimum=0.01) * 2**20),
             default_max_tokens=p.integer("default_max_tokens", 4096, minimum=1),
+            image_tokens=p.integer("image_tokens", 0, minimum=1)
+            if "image_tokens" in p.data
+            else None,
             latency_ms=p.number("latency_ms", 0, minimum=0),
             api_version=p.string("api_version", ptype.default_api_version or "") or None,
             headers=p.string_table("headers"),

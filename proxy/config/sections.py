@@ -98,10 +98,12 @@ def read_budgets(s: Section) -> BudgetsConfig:
     thresholds = s.number_list("alert_thresholds", (0.5, 0.8, 1.0))
     if any(not 0 < t <= 10 for t in thresholds):
         s.error("alert_thresholds", "must be fractions of the budget, e.g. [0.5, 0.8, 1.0]")
+    drain = s.number("usage_drain_s", 5, minimum=0, maximum=600)
     s.reject_unknown()
     return BudgetsConfig(
         default_reserve_usd=Decimal("0.05") if reserve is None else reserve,
         alert_thresholds=tuple(sorted(thresholds)),
+        usage_drain_s=drain,
     )
 
 

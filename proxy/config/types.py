@@ -76,6 +76,7 @@ class ProviderConfig:
     max_response_bytes: int = 128 * 1024 * 1024
     max_event_bytes: int = 16 * 1024 * 1024
     default_max_tokens: int = 4096
+    image_tokens: int | None = None  # the most one image can bill; None: the provider's rule
     latency_ms: float = 0.0
     api_version: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -155,6 +156,7 @@ class MetricsConfig:
 class BudgetsConfig:
     default_reserve_usd: Decimal = Decimal("0.05")
     alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    usage_drain_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 import orjson
-import structlog
-from starlette.types import Scope, Send
+from starlette.types import Scope
 
 from proxy.accounting import settle, settle_estimated
-from proxy.asgi import (
-    EVENT_STREAM,
-    NO_BUFFERING,
-    NO_CACHE,
-    DisconnectWatcher,
-    header,
-    send_response,
-)
+from proxy.asgi import EVENT_STREAM, NO_BUFFERING, NO_CACHE, header, send_response
 from proxy.cache import CachedAnswer, cache_key
 from proxy.endpoints.proxied import (
     Call,
@@ -29,18 +20,14 @@ from proxy.endpoints.proxied import (
     note_route,
     respond_plain,
 )
-from proxy.errors import UpstreamFailure, UpstreamProtocolError
+from proxy.estimate import estimate_prompt_tokens
 from proxy.pricing import TokenCounts
 from proxy.record import RequestRecord
-from proxy.relay import DONE, ChunkEncoder, OpenedStream, error_event, open_stream, replay
+from proxy.relay import ChunkEncoder, OpenedStream, open_stream, relay_rest, replay
 from proxy.router import Route
 from proxy.schema import ChatRequest, wants_usage
 from proxy.transport import UpstreamRequest
 from proxy.validation import parse_chat_request
-
-log = structlog.get_logger("proxy.chat")
-# A debug capture of a stream stops growing here; the log truncates further.
-CAPTURE_LIMIT = 1024 * 1024
 
 
 class ChatCompletions(ProxiedEndpoint):
@@ -69,7 +56,7 @@ class ChatCompletions(ProxiedEndpoint):
 
         def build(route: Route) -> UpstreamRequest:
             return call.adapter(route).chat_request(
-                request, route.model, stream=False, request_id=request_id
+                call.request_for(route, request), route.model, stream=False, request_id=request_id
             )
 
         def parse(route: Route, body: bytes) -> dict[str, Any]:
@@ -119,11 +106,12 @@ class ChatCompletions(ProxiedEndpoint):
         record = call.record
 
         async def attempt(route: Route, deadline: float) -> OpenedStream:
-            return await open_stream(route, call.adapter(route), request, record, deadline)
+            routed = call.request_for(route, request)
+            return await open_stream(route, call.adapter(route), routed, record, deadline)
 
         routes = call.runtime.router.plan(call.alias)
         route, opened = await call.runtime.failover.run(routes, attempt, record, call.deadline)
-        note_route(record, route, opened.dropped)
+        note_route(record, route, opened.dropped, call.caps.get(route))
         encoder = ChunkEncoder(call.alias.name, keep_usage=wants_usage(request))
         record.status = 200
         headers = [EVENT_STREAM, NO_CACHE, NO_BUFFERING, *gateway_headers(record)]
@@ -131,14 +119,26 @@ class ChatCompletions(ProxiedEndpoint):
         record.first_token_s = perf_counter() - record.started
         try:
             await relay_rest(
-                opened, encoder, record, call.send, call.watcher, call.runtime.scrubber.scrub
+                opened,
+                encoder,
+                record,
+                call.send,
+                call.watcher,
+                call.runtime.scrubber.scrub,
+                call.runtime.config.budgets.usage_drain_s,
             )
         finally:
-            usage = opened.translator.usage
-            if usage:
-                settle(record, route.price, usage)
+            translator = opened.translator
+            if translator.finished and translator.usage:
+                settle(record, route.price, translator.usage)
             else:
-                settle_estimated(record, route.price, request, encoder.content_chars)
+                settle_estimated(
+                    record,
+                    route.price,
+                    estimate_prompt_tokens(request),
+                    encoder.completion_tokens,
+                    translator.usage,
+                )
 
 
 def cacheable(scope: Scope) -> bool:
@@ -163,50 +163,3 @@ def mark_cached(record: RequestRecord, saved_nano: int | None) -> None:
     record.tokens = TokenCounts()
     record.cost_nano = 0
     record.saved_cost_nano = saved_nano or 0
-
-
-async def relay_rest(
-    opened: OpenedStream,
-    encoder: ChunkEncoder,
-    record: RequestRecord,
-    send: Send,
-    watcher: DisconnectWatcher,
-    scrub: Callable[[str], str],
-) -> None:
-    """Send what was held back, then every further event, then [DONE] or an error event."""
-    response, translator = opened.response, opened.translator
-    ending = DONE
-    capture = bytearray() if record.debug else None
-    try:
-        await send_chunk(send, encoder.encode_all(opened.held), capture)
-        while not translator.finished:
-            started = perf_counter()
-            event = await response.next_event()
-            record.upstream_wait_s += perf_counter() - started
-            if event is None:
-                raise UpstreamProtocolError("the upstream closed the stream before its end")
-            await send_chunk(send, encoder.encode_all(translator.translate(event)), capture)
-        response.release()
-    except UpstreamFailure as failure:
-        failure.redact(scrub)
-        response.close()
-        record.error_type, record.error_message = "upstream_stream_error", failure.reason
-        log.warning("stream_failed", request_id=record.request_id, reason=failure.reason)
-        ending = error_event(failure)
-    except BaseException:
-        response.close()
-        raise
-    finally:
-        if capture is not None:
-            record.response_body = bytes(capture)
-    watcher.stop()
-    await send({"type": "http.response.body", "body": ending, "more_body": False})
-    if capture is not None:
-        record.response_body += ending
-
-
-async def send_chunk(send: Send, data: bytes, capture: bytearray | None = None) -> None:
-    if data:
-        if capture is not None and len(capture) < CAPTURE_LIMIT:
-            capture += data
-        await send({"type": "http.response.body", "body": data, "more_body": True})

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ import orjson
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from proxy.accounting import settle
+from proxy.accounting import settle, settle_estimated
 from proxy.accounts.ownkeys import OwnKeys
 from proxy.asgi import (
     ClientDisconnected,
@@ -30,6 +30,7 @@ from proxy.asgi import (
 )
 from proxy.auth import Principal, authenticate
 from proxy.errors import GatewayError, InternalError
+from proxy.estimate import estimate_prompt_tokens
 from proxy.gateway import Gateway, Runtime
 from proxy.observer import Observer
 from proxy.pricing import usd
@@ -55,6 +56,18 @@ class Call:
     send: Send
     watcher: DisconnectWatcher
     own_keys: OwnKeys | None = None
+    caps: Mapping[Route, int] = field(default_factory=dict)  # output caps the gateway set
+
+    def request_for(self, route: Route, request: T) -> T:
+        """The request as this route gets it: with the gateway's output cap, if it set one
+        (the adapter sends it in whichever field the provider reads)."""
+        cap = self.caps.get(route)
+        if cap is None:
+            return request
+        capped: dict[str, Any] = {**request}  # type: ignore[dict-item]
+        capped.pop("max_tokens", None)
+        capped["max_completion_tokens"] = cap
+        return capped  # type: ignore[return-value]
 
     def adapter(self, route: Route) -> Adapter:
         """The route's adapter, with the caller's own provider key when they stored one."""
@@ -132,9 +145,23 @@ class ProxiedEndpoint:
             async with DisconnectWatcher(receive) as watcher:
                 own_keys = services.own_keys if services is not None else None
                 call = Call(
-                    runtime, principal, record, alias, deadline, scope, send, watcher, own_keys
+                    runtime,
+                    principal,
+                    record,
+                    alias,
+                    deadline,
+                    scope,
+                    send,
+                    watcher,
+                    own_keys,
+                    admission.caps if admission is not None else {},
                 )
                 await self.serve(call, request)
+        except ClientDisconnected:
+            if record.tokens is None and record.sent:
+                # The provider received the prompt; it bills it, whatever the client did.
+                settle_estimated(record, record.sent_price, estimate_prompt_tokens(request), 0)
+            raise
         finally:
             if services is not None and admission is not None:
                 try:
@@ -163,6 +190,7 @@ async def exchange_plain(
     async def attempt(route: Route, deadline: float) -> tuple[dict[str, Any], UpstreamRequest]:
         upstream = build(route)
         started = perf_counter()
+        record.sent, record.sent_price = True, route.price
         try:
             response = await route.provider.transport.send(upstream, deadline)
             try:
@@ -188,7 +216,7 @@ async def exchange_plain(
 async def respond_plain(call: Call, answer: Answer, body: bytes | None = None) -> None:
     """Account for the answer and send it as one JSON response."""
     record = call.record
-    note_route(record, answer.route, answer.dropped)
+    note_route(record, answer.route, answer.dropped, call.caps.get(answer.route))
     if not record.cached:
         settle(record, answer.route.price, answer.body.get("usage"))
     record.status = 200
@@ -207,10 +235,13 @@ async def call_plain(
     await respond_plain(call, await exchange_plain(call, build, parse))
 
 
-def note_route(record: RequestRecord, route: Route, dropped: tuple[str, ...]) -> None:
+def note_route(
+    record: RequestRecord, route: Route, dropped: tuple[str, ...], cap: int | None = None
+) -> None:
     record.provider = route.provider.name
     record.route_model = route.model
     record.dropped_params = dropped
+    record.output_cap = cap
 
 
 def gateway_headers(record: RequestRecord) -> Headers:
@@ -226,6 +257,8 @@ def gateway_headers(record: RequestRecord) -> Headers:
     if record.tokens is not None:
         cost = "unknown" if record.cost_nano is None else usd(record.cost_nano)
         headers.append((b"x-gateway-cost-usd", cost.encode()))
+    if record.output_cap is not None:
+        headers.append((b"x-gateway-max-tokens", str(record.output_cap).encode()))
     if record.dropped_params:
         headers.append((b"x-gateway-dropped-params", ",".join(record.dropped_params).encode()))
     if record.cache_status is not None:

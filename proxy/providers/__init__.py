@@ -11,7 +11,7 @@ from proxy.providers.deepseek import DeepSeekAdapter
 from proxy.providers.gemini import GeminiAdapter
 from proxy.providers.mistral import MistralAdapter
 from proxy.providers.mock import MockTransport
-from proxy.providers.openai import OpenAIAdapter
+from proxy.providers.openai import OpenAIAdapter, OpenAICompatibleAdapter
 from proxy.transport import HTTPTransport, Transport
 
 __all__ = ["ADAPTERS", "TRANSPORTS", "Provider", "build_provider"]
@@ -19,7 +19,7 @@ __all__ = ["ADAPTERS", "TRANSPORTS", "Provider", "build_provider"]
 ADAPTERS: dict[str, Callable[[ProviderConfig], Adapter]] = {
     "openai": OpenAIAdapter,
     "anthropic": AnthropicAdapter,
-    "openai_compatible": OpenAIAdapter,
+    "openai_compatible": OpenAICompatibleAdapter,
     "deepseek": DeepSeekAdapter,
     "mistral": MistralAdapter,
     "mock": OpenAIAdapter,

@@ -142,6 +142,8 @@ class AnthropicStreamTranslator:
         # input) counts: later non-null values win.
         if isinstance(usage, dict):
             self._usage.update((k, v) for k, v in usage.items() if v is not None)
+            # Known so far: the bill of a stream whose client leaves before its end.
+            self.usage = to_openai_usage(self._usage)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> ChatCompletionChunk:
         return {

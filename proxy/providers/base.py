@@ -29,7 +29,9 @@ from proxy.transport import SSEEvent, Transport, UpstreamRequest
 class StreamTranslator(Protocol):
     """Turns one upstream stream, event by event, into OpenAI chunks."""
 
-    usage: Usage | None  # the upstream's final usage, once it has been seen
+    # The upstream's usage: final once `finished`; before that, whatever it has reported
+    # so far (Anthropic and Gemini report the prompt at the start), else None.
+    usage: Usage | None
     finished: bool  # the upstream's own end-of-stream marker has been seen
 
     def translate(self, event: SSEEvent) -> list[ChatCompletionChunk]:

@@ -24,12 +24,12 @@ UNSUPPORTED = (
 
 
 class DeepSeekAdapter(OpenAIAdapter):
+    output_field = "max_tokens"
+
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         if body.get("n", 1) != 1:
             raise InvalidRequest(
                 "this model's provider returns one choice only: n must be 1", param="n"
             )
         body.pop("n", None)
-        if "max_completion_tokens" in body:
-            body.setdefault("max_tokens", body.pop("max_completion_tokens"))
         return tuple(name for name in UNSUPPORTED if body.pop(name, None) is not None)

@@ -36,14 +36,13 @@ UNSUPPORTED = (
 
 class MistralAdapter(OpenAIAdapter):
     embeddings_base64 = False
+    output_field = "max_tokens"
 
     def adjust_embeddings(self, body: dict[str, Any]) -> tuple[str, ...]:
         return tuple(name for name in ("user", "dimensions") if body.pop(name, None) is not None)
 
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         body.pop("stream_options", None)
-        if "max_completion_tokens" in body:
-            body.setdefault("max_tokens", body.pop("max_completion_tokens"))
         if "seed" in body:
             body["random_seed"] = body.pop("seed")
         if body.get("tool_choice") == "required":

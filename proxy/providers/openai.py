@@ -17,13 +17,23 @@ import orjson
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamFailure, UpstreamHTTPError, UpstreamProtocolError
 from proxy.providers.base import clean_usage, error_from_status, error_message, load_object
-from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
+from proxy.schema import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingsRequest,
+    Usage,
+    max_output_tokens,
+)
 from proxy.transport import SSEEvent, UpstreamRequest
 
 
 class OpenAIAdapter:
     # Servers that cannot return base64 vectors get float ones, encoded by the gateway.
     embeddings_base64 = True
+    # Where the output cap goes. OpenAI reads max_completion_tokens on every chat model
+    # (its reasoning models refuse max_tokens); most other servers read max_tokens.
+    output_field = "max_completion_tokens"
 
     def __init__(self, config: ProviderConfig) -> None:
         self._url = f"{config.base_url}/chat/completions"
@@ -38,6 +48,12 @@ class OpenAIAdapter:
     ) -> UpstreamRequest:
         body: dict[str, Any] = dict(request)
         body["model"] = model
+        # One cap, in one field: given both, the smaller (what the reservation used).
+        cap = max_output_tokens(body)
+        body.pop("max_tokens", None)
+        body.pop("max_completion_tokens", None)
+        if cap is not None:
+            body[self.output_field] = cap
         if stream:
             # Always ask for usage, so every stream can be costed; the relay drops the
             # usage chunk again when the client did not ask for it.
@@ -91,6 +107,12 @@ class OpenAIAdapter:
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
         message, type_, param = error_message(body)
         return error_from_status(status, message, headers, type_=type_, param=param)
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    """vLLM, Ollama, LM Studio and the like: max_tokens is the field they all read."""
+
+    output_field = "max_tokens"
 
 
 class OpenAIStreamTranslator:

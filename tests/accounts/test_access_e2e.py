@@ -125,7 +125,7 @@ async def test_budget_is_never_overspent_under_200_concurrent_requests(
     gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     # Each answer costs 7 x $0.15 + 3 x $0.60 per 1M = 2,850 nano-dollars; the worst case
-    # reserved up front (a 10-token prompt estimate is 1 token... plus max_tokens=10) is more.
+    # reserved up front (the prompt's 27-token bound plus max_tokens=10) is 10,050.
     gw, config = await start(gateway_factory, fake_openai, tmp_path)
     await cli(config, "users", "create", "team", "--budget-usd", "0.0001")  # 100,000 nano
     secret = secret_of(await cli(config, "keys", "create", "--user", "team", "--name", "svc"))
@@ -201,14 +201,15 @@ async def test_tokens_per_minute_reserved_then_settled(
     gw, config = await start(gateway_factory, fake_openai, tmp_path)
     await cli(config, "users", "create", "team")
     secret = secret_of(
-        await cli(config, "keys", "create", "--user", "team", "--name", "svc", "--tpm", "100")
+        await cli(config, "keys", "create", "--user", "team", "--name", "svc", "--tpm", "200")
     )
     await asyncio.sleep(0.7)
-    big = {**BODY, "max_tokens": 95}
-    assert (await post(gw, secret, big)).status_code == 200  # reserved 96, settled to 10
+    # The prompt's upper bound: 16 (request framing) + 8 (message) + 2 bytes + 1 = 27.
+    big = {**BODY, "max_tokens": 170}
+    assert (await post(gw, secret, big)).status_code == 200  # reserved 197, settled to 10
     second = await post(gw, secret, {**BODY, "max_tokens": 50})
     assert second.status_code == 200
-    assert second.headers["x-ratelimit-remaining-tokens"] == str(100 - 10 - 51)
+    assert second.headers["x-ratelimit-remaining-tokens"] == str(200 - 10 - 77)
     assert (await post(gw, secret, big)).status_code == 429
 
 
@@ -229,11 +230,18 @@ async def test_thresholds_fire_once_each_to_a_real_webhook(
             tmp_path,
             f'[alerts]\nwebhook_url = "{receiver.url}/hook"\n',
         )
-        await cli(config, "users", "create", "team", "--budget-usd", "0.00001")  # 10,000 nano
+        # Each request reserves its bound: 27 prompt tokens at $0.15 and 1 completion token
+        # at $0.60 per 1M = 4,650 nano. The upstream bills exactly that, so two requests
+        # spend the budget to the nano: 50% after the first, 80% and 100% after the second.
+        await cli(config, "users", "create", "team", "--budget-usd", "0.0000093")  # 9,300 nano
         secret = secret_of(await cli(config, "keys", "create", "--user", "team", "--name", "svc"))
         await asyncio.sleep(0.7)
-        for _ in range(4):  # 2,850 each: 2,850 / 5,700 (50%) / 8,550 (80%) / 11,400 (100%)
-            await post(gw, secret, {**BODY, "max_tokens": 1})
+        usage = {"prompt_tokens": 27, "completion_tokens": 1, "total_tokens": 28}
+        fake_openai.enqueue(*[json_reply(completion(usage=usage))] * 3)
+        replies = [
+            (await post(gw, secret, {**BODY, "max_tokens": 1})).status_code for _ in range(3)
+        ]
+        assert replies == [200, 200, 402]
         for _ in range(50):
             if len(received) >= 3:
                 break

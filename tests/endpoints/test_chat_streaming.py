@@ -164,9 +164,12 @@ async def test_usage_on_a_content_chunk_is_removed_when_not_asked(
 async def test_client_disconnect_closes_the_upstream_within_a_second(
     gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, second_openai: FakeOpenAI
 ) -> None:
+    """With no usage drain, a client that leaves ends the upstream stream at once."""
     words = [f"w{i} " for i in range(200)]
     fake_openai.enqueue(sse_reply(fake_openai, stream_events(words, pause=0.05)))
-    gw = await gateway_factory(two_providers(fake_openai, second_openai))
+    gw = await gateway_factory(
+        two_providers(fake_openai, second_openai) + "\n[budgets]\nusage_drain_s = 0\n"
+    )
     async with (
         gw.http() as http,
         http.stream(

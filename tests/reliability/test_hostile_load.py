@@ -135,7 +135,7 @@ async def upload(port: int, path: str, megabytes: int) -> bytes:
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {ADMIN}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
     )
-    answer = asyncio.ensure_future(reader.read(4096))
+    answer = asyncio.ensure_future(read_response(reader))
     chunk = b"%x\r\n" % MB + b"x" * MB + b"\r\n"
     try:
         for _ in range(megabytes):
@@ -151,6 +151,17 @@ async def upload(port: int, path: str, megabytes: int) -> bytes:
         writer.close()
 
 
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """One whole HTTP response with a content-length: its head, then exactly its body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head + await reader.readexactly(length)
+
+
 async def trickle(port: int) -> bytes:
     """Headers promise a body that never comes: the body timeout answers 408."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -159,7 +170,7 @@ async def trickle(port: int) -> bytes:
         b"Authorization: Bearer " + KEY.encode() + b"\r\nContent-Length: 1000\r\n\r\n{"
     )
     await writer.drain()
-    answer = await asyncio.wait_for(reader.read(4096), 10)
+    answer = await asyncio.wait_for(read_response(reader), 10)
     writer.close()
     return answer
 
