@@ -242,3 +242,39 @@ async def test_keys_whose_display_names_coincide_never_share_limits_or_spend(
             account = await http.get("/api/account", headers={"Authorization": f"Bearer {secret}"})
             assert account.json()["key"]["name"] == "t/x/k"
     assert statuses == [200, 200]  # each key has its own one request per minute
+
+
+async def test_each_refusal_under_api_names_its_own_code(
+    gateway_factory: GatewayFactory, tmp_path: Path
+) -> None:
+    digest = hashlib.sha256(ADMIN.encode()).hexdigest()
+    gw = await gateway_factory(
+        f"""
+[[keys]]
+name = "dev"
+dev_only = true
+[[keys]]
+name = "ops"
+key_sha256 = "{digest}"
+admin = true
+[providers.demo]
+type = "mock"
+[[models]]
+alias = "fast"
+routes = [{{ provider = "demo", model = "echo" }}]
+[storage]
+database = "{tmp_path / "codes.db"}"
+"""
+    )
+    async with gw.http() as http:
+        await send(http, "POST", "/api/users", {"name": "team"})
+        secret = (await send(http, "POST", "/api/keys", {"user": "team", "name": "k"})).json()
+        await asyncio.sleep(0.7)
+        user = {"Authorization": f"Bearer {secret['secret']}"}
+        dev = {"Authorization": "Bearer llmg_dev_only_insecure_local_key"}
+        codes = [
+            (await http.get("/api/users", headers=user)).json()["error"]["code"],
+            (await http.get("/api/usage/summary", headers=dev)).json()["error"]["code"],
+            (await http.get("/api/usage/summary?user=other", headers=user)).json()["error"]["code"],
+        ]
+    assert codes == ["admin_required", "no_user", "other_user"]
