@@ -69,14 +69,21 @@ class AccessControl:
 
     def admit(self, principal: Principal, alias: Alias, request: Mapping[str, Any]) -> Admission:
         admission = Admission()
+        limits = Limits(rpm=principal.rpm, tpm=principal.tpm)
+        accounts = budget_accounts(principal, self._config.alert_thresholds)
+        if limits.tpm is None and self.ledger.remaining(accounts) is None:
+            # Nothing to bound: no token limit, no budget. Spend is still recorded.
+            if limits.any:
+                admission.rate = self.limiter.reserve(principal.key_ref, limits, 0)
+                admission.headers = admission.rate.headers
+            admission.budget = self.ledger.reserve(accounts, 0)
+            return admission
         routes = alias.routes
         shape = prompt_bound(request)
         prompts = {
             r: shape.tokens(r.provider.config.type, r.model, r.provider.config.image_tokens)
             for r in routes
         }
-        limits = Limits(rpm=principal.rpm, tpm=principal.tpm)
-        accounts = budget_accounts(principal, self._config.alert_thresholds)
         cap = max_output_tokens(request)
         if cap is None and (limits.tpm is not None or self.ledger.remaining(accounts) is not None):
             admission.caps = self._caps(principal, limits, accounts, routes, prompts, request)
