@@ -196,12 +196,20 @@ class UpstreamErrorDetail:
 
 class UpstreamHTTPError(UpstreamFailure):
     def __init__(
-        self, detail: UpstreamErrorDetail, fault: Fault, retry_after_s: float | None = None
+        self,
+        detail: UpstreamErrorDetail,
+        fault: Fault,
+        retry_after_s: float | None = None,
+        *,
+        rate_limited: bool = False,
     ) -> None:
         super().__init__(f"HTTP {detail.status}: {detail.message}")
         self.detail = detail
         self.fault = fault
         self.retry_after_s = retry_after_s
+        # The provider limited this caller (requests, tokens, a quota): when every route
+        # says so, the client gets a 429 it can back off on, not a 502.
+        self.rate_limited = rate_limited
 
     def redact(self, scrub: Callable[[str], str]) -> None:
         super().redact(scrub)
@@ -209,7 +217,8 @@ class UpstreamHTTPError(UpstreamFailure):
 
 
 def fault_for_status(status: int) -> Fault:
-    """Classify an upstream HTTP status: the same table serves every provider."""
+    """Classify an upstream HTTP status; adapters refine it by the provider's own reason
+    (a bad key answered with 400, an exhausted quota with 429: faults of the route)."""
     if status in (408, 409, 429) or status >= 500:
         return Fault.TRANSIENT
     if status in (401, 402, 403, 404):

@@ -57,6 +57,7 @@ class Observer:
             outcome=row.outcome,
             error=row.error_message,
             attempts=row.attempts,
+            skipped=[f"{s.provider}/{s.model}: {s.reason}" for s in record.skipped] or None,
             stream=row.streamed,
             cached=row.cached or None,
             prompt_tokens=row.prompt_tokens,
@@ -106,6 +107,10 @@ def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> Reque
             FailedAttempt(a.provider, a.model, a.outcome, a.status)
             for a in record.attempts
             if a.outcome != "ok"
+        )
+        + tuple(
+            FailedAttempt(s.provider, s.model, f"skipped: {s.reason}", None)
+            for s in record.skipped
         ),
         outcome=_outcome(record),
         http_status=record.status,

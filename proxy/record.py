@@ -17,10 +17,21 @@ class Attempt:
     duration_s: float
     # A bounded label for metrics: ok, timeout, connect, protocol, http_429, http_4xx, http_5xx
     reason_class: str = "ok"
+    rate_limited: bool = False  # the provider limited the caller (its reason, not only 429)
+    retry_after_s: float | None = None
 
     @property
     def timed_out(self) -> bool:
         return self.reason_class == "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A route not tried because its adapter cannot take the request (say, n > 1)."""
+
+    provider: str
+    model: str
+    reason: str
 
 
 @dataclass(slots=True)
@@ -43,6 +54,7 @@ class RequestRecord:
     error_type: str | None = None
     error_message: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     upstream_wait_s: float = 0.0
     first_token_s: float | None = None
     usage: Usage | None = None

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import RunningGateway
 
@@ -44,5 +45,12 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
 @pytest.fixture
 async def second_openai() -> AsyncIterator[FakeOpenAI]:
     upstream = await FakeOpenAI().start()
+    yield upstream
+    await upstream.stop()
+
+
+@pytest.fixture
+async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
+    upstream = await FakeAnthropic().start()
     yield upstream
     await upstream.stop()

@@ -257,6 +257,9 @@ def gateway_headers(record: RequestRecord) -> Headers:
     if record.tokens is not None:
         cost = "unknown" if record.cost_nano is None else usd(record.cost_nano)
         headers.append((b"x-gateway-cost-usd", cost.encode()))
+    if record.skipped:
+        skipped = ",".join(f"{s.provider}/{s.model}" for s in record.skipped)
+        headers.append((b"x-gateway-skipped-routes", skipped.encode()))
     if record.output_cap is not None:
         headers.append((b"x-gateway-max-tokens", str(record.output_cap).encode()))
     if record.dropped_params:

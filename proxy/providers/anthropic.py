@@ -19,7 +19,8 @@ from proxy.errors import UpstreamHTTPError
 from proxy.providers.anthropic_request import to_anthropic_request
 from proxy.providers.anthropic_response import from_anthropic_message
 from proxy.providers.anthropic_stream import AnthropicStreamTranslator
-from proxy.providers.base import error_from_status, error_message, load_object
+from proxy.providers.base import load_object
+from proxy.providers.errors import anthropic_error
 from proxy.schema import ChatCompletion, ChatRequest
 from proxy.transport import UpstreamRequest
 
@@ -56,5 +57,4 @@ class AnthropicAdapter:
         return AnthropicStreamTranslator(int(time.time()))
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
-        message, type_, param = error_message(body)
-        return error_from_status(status, message, headers, type_=type_, param=param)
+        return anthropic_error(status, body, headers)

@@ -7,8 +7,6 @@ failover loop never see a provider's wire format or name.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -17,10 +15,8 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import (
-    UpstreamErrorDetail,
     UpstreamHTTPError,
     UpstreamProtocolError,
-    fault_for_status,
 )
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, Transport, UpstreamRequest
@@ -114,60 +110,3 @@ def load_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamProtocolError("upstream sent JSON that is not an object")
     return data
-
-
-def error_from_status(
-    status: int,
-    message: str,
-    headers: Mapping[str, str],
-    *,
-    type_: str | None = None,
-    param: str | None = None,
-) -> UpstreamHTTPError:
-    detail = UpstreamErrorDetail(status=status, message=message, type=type_, param=param)
-    return UpstreamHTTPError(detail, fault_for_status(status), retry_after(headers))
-
-
-def error_message(body: bytes) -> tuple[str, str | None, str | None]:
-    """(message, type, param) from an error body in the common `{"error": {...}}` shape."""
-    try:
-        data: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body.decode("utf-8", "replace").strip()
-        return (text[:500] or "no error message", None, None)
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        message = error.get("message")
-        type_ = error.get("type") or error.get("status")
-        param = error.get("param")
-        return (
-            str(message) if message else "no error message",
-            str(type_) if isinstance(type_, str) else None,
-            param if isinstance(param, str) else None,
-        )
-    if isinstance(error, str):
-        return (error, None, None)
-    message = data.get("message") if isinstance(data, dict) else None
-    return (str(message) if message else body.decode("utf-8", "replace")[:500], None, None)
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

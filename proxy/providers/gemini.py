@@ -15,7 +15,8 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import InvalidRequest, UpstreamHTTPError, UpstreamProtocolError
-from proxy.providers.base import count, error_from_status, error_message, load_object
+from proxy.providers.base import count, load_object
+from proxy.providers.errors import gemini_error
 from proxy.providers.gemini_request import to_gemini_request
 from proxy.providers.openai import encode_base64
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
@@ -71,8 +72,7 @@ class GeminiAdapter:
         return GeminiStreamTranslator()
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
-        message, type_, param = error_message(body)
-        return error_from_status(status, message, headers, type_=type_, param=param)
+        return gemini_error(status, body, headers)
 
     def embeddings_request(
         self, request: EmbeddingsRequest, model: str, *, request_id: str

@@ -16,7 +16,8 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamFailure, UpstreamHTTPError, UpstreamProtocolError
-from proxy.providers.base import clean_usage, error_from_status, error_message, load_object
+from proxy.providers.base import clean_usage, load_object
+from proxy.providers.errors import openai_error
 from proxy.schema import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -105,8 +106,7 @@ class OpenAIAdapter:
         return OpenAIStreamTranslator()
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
-        message, type_, param = error_message(body)
-        return error_from_status(status, message, headers, type_=type_, param=param)
+        return openai_error(status, body, headers)
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):

@@ -6,7 +6,6 @@ refuses requests the real API would refuse, so a wrong translation cannot pass u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,6 @@ TOOL_BLOCKS = [
     tool_use_block("toolu_01Paris", "get_weather", {"city": "Paris", "unit": "c"}),
     tool_use_block("toolu_01Oslo", "get_weather", {"city": "Oslo"}),
 ]
-
-
-@pytest.fixture
-async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
-    upstream = FakeAnthropic()
-    await upstream.start()
-    yield upstream
-    await upstream.stop()
 
 
 async def start(

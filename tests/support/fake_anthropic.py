@@ -87,6 +87,15 @@ def error_body(type_: str, text: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": type_, "message": text}, "request_id": "req_fake"}
 
 
+# The exact body Anthropic answers when the organisation's prepaid credit is gone: a 400,
+# like a bad request (platform.claude.com/docs/en/api/errors; anthropics/claude-code#4208).
+CREDIT_BALANCE_TOO_LOW = error_body(
+    "invalid_request_error",
+    "Your credit balance is too low to access the Anthropic API. Please go to Plans & "
+    "Billing to upgrade or purchase credits.",
+)
+
+
 def error_event(type_: str = "overloaded_error", text: str = "Overloaded") -> Event:
     return ("error", {"type": "error", "error": {"type": type_, "message": text}})
 

@@ -36,8 +36,69 @@ REJECTED_SCHEMA = {
 }
 
 
-def error(status: int, message: str, code: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message, "status": code}}
+def error(
+    status: int, message: str, code: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": status, "message": message, "status": code}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def api_key_invalid() -> dict[str, Any]:
+    """What Gemini answers for a bad, expired or unknown key: 400, not 401 (observed bodies
+    in public issues, e.g. continuedev/continue#10290; google.rpc.ErrorInfo)."""
+    return error(
+        400,
+        "API key not valid. Please pass a valid API key.",
+        "INVALID_ARGUMENT",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": "API key not valid. Please pass a valid API key.",
+            },
+        ],
+    )
+
+
+def resource_exhausted(
+    retry_delay: str | None = "38s", quota_id: str = "PerMinute"
+) -> dict[str, Any]:
+    """A 429 as Gemini sends it: QuotaFailure, Help and RetryInfo details, no Retry-After
+    header (ai.google.dev/gemini-api/docs/rate-limits; google.rpc.RetryInfo)."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                    "quotaId": f"GenerateRequests{quota_id}PerProjectPerModel",
+                    "quotaValue": "15",
+                }
+            ],
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {
+                    "description": "quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                }
+            ],
+        },
+    ]
+    if retry_delay is not None:
+        details.append(
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}
+        )
+    return error(429, "You exceeded your current quota.", "RESOURCE_EXHAUSTED", details)
 
 
 def response(
@@ -72,8 +133,10 @@ def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 class FakeGemini(FakeUpstream):
-    def __init__(self) -> None:
+    def __init__(self, accepted_keys: set[str] | None = None) -> None:
         super().__init__(self._echo)
+        # None: any key is accepted; else only these (others get API_KEY_INVALID).
+        self.accepted_keys = accepted_keys
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         problem = self._validate(request, await request.read())
@@ -94,8 +157,11 @@ class FakeGemini(FakeUpstream):
             return 400, error(
                 400, "API key in the URL is not accepted by this fake", "INVALID_ARGUMENT"
             )
-        if not request.headers.get("x-goog-api-key"):
+        key = request.headers.get("x-goog-api-key")
+        if not key:
             return 403, error(403, "Method doesn't allow unregistered callers", "PERMISSION_DENIED")
+        if self.accepted_keys is not None and key not in self.accepted_keys:
+            return 400, api_key_invalid()
         body = orjson.loads(raw)
         if request.path.endswith(":batchEmbedContents"):
             return None

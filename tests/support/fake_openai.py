@@ -83,6 +83,29 @@ def stream_events(
     return events
 
 
+# An exhausted quota is a 429 too, told apart by its type and code (platform.openai.com
+# error codes; the body as observed in ChatGPTNextWeb/NextChat#3664).
+INSUFFICIENT_QUOTA = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+
+
+def rate_limit_error(message: str = "Rate limit reached for requests") -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message,
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
+
+
 class FakeOpenAI(FakeUpstream):
     def __init__(self) -> None:
         super().__init__(self._echo)
