@@ -109,8 +109,7 @@ def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> Reque
             if a.outcome != "ok"
         )
         + tuple(
-            FailedAttempt(s.provider, s.model, f"skipped: {s.reason}", None)
-            for s in record.skipped
+            FailedAttempt(s.provider, s.model, f"skipped: {s.reason}", None) for s in record.skipped
         ),
         outcome=_outcome(record),
         http_status=record.status,

@@ -7,6 +7,7 @@ half-even to the nano-dollar once per request. Sums of integers never drift.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -103,8 +104,7 @@ class PriceTable:
 
     @classmethod
     def builtin(cls) -> PriceTable:
-        text = resources.files("proxy").joinpath("data/prices.toml").read_text("utf-8")
-        return cls.parse(text)
+        return _builtin_table()
 
     @classmethod
     def parse(cls, text: str) -> PriceTable:
@@ -152,6 +152,13 @@ def unpriced_routes(config: GatewayConfig, table: PriceTable | None = None) -> l
         for route in alias.routes
         if table.for_route(config.providers[route.provider].type, route.model, route.prices) is None
     ]
+
+
+@functools.cache
+def _builtin_table() -> PriceTable:
+    # Read once per process: adapters and reloads ask for it again and again.
+    text = resources.files("proxy").joinpath("data/prices.toml").read_text("utf-8")
+    return PriceTable.parse(text)
 
 
 _V = TypeVar("_V")

@@ -11,6 +11,8 @@ class Usage(TypedDict, total=False):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: dict[str, int]
+    completion_tokens_details: dict[str, int]
+    service_tier: str  # the tier the provider says it served (priced accordingly)
 
 
 class FunctionCall(TypedDict):
@@ -22,6 +24,9 @@ class ToolCall(TypedDict):
     id: str
     type: str
     function: FunctionCall
+    # Provider data that must come back with the call: Gemini's thought signature, as
+    # Google's own OpenAI-compatible endpoint carries it ({"google": {"thought_signature"}}).
+    extra_content: NotRequired[dict[str, Any]]
 
 
 class Message(TypedDict, total=False):
@@ -30,6 +35,10 @@ class Message(TypedDict, total=False):
     name: str
     tool_calls: list[ToolCall]
     tool_call_id: str
+    # The model's reasoning, where the provider returns it (DeepSeek, Mistral, Gemini,
+    # Claude), and Claude's thinking blocks, to be sent back as they came.
+    reasoning_content: str
+    thinking_blocks: list[dict[str, Any]]
 
 
 class ChatRequest(TypedDict, total=False):
@@ -77,6 +86,7 @@ class Delta(TypedDict, total=False):
     role: str
     content: str | None
     reasoning_content: str | None
+    thinking_blocks: list[dict[str, Any]]
     tool_calls: list[ToolCallDelta]
     refusal: str | None
 

@@ -16,6 +16,7 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamHTTPError
+from proxy.pricing import PriceTable
 from proxy.providers.anthropic_request import to_anthropic_request
 from proxy.providers.anthropic_response import from_anthropic_message
 from proxy.providers.anthropic_stream import AnthropicStreamTranslator
@@ -40,12 +41,19 @@ class AnthropicAdapter:
             headers["x-api-key"] = config.api_key
         self._headers = headers
         self._default_max_tokens = config.default_max_tokens
+        self._limits = PriceTable.builtin()
 
     def chat_request(
         self, request: ChatRequest, model: str, *, stream: bool, request_id: str
     ) -> UpstreamRequest:
         body, dropped = to_anthropic_request(
-            request, model, stream=stream, default_max_tokens=self._default_max_tokens
+            request,
+            model,
+            stream=stream,
+            # The Messages API needs max_tokens: the model's own limit, so nothing the
+            # model would write is cut short (else the provider's default_max_tokens).
+            default_max_tokens=self._limits.max_output("anthropic", model)
+            or self._default_max_tokens,
         )
         headers = {**self._headers, "X-Request-Id": request_id}
         return UpstreamRequest(self._url, headers, orjson.dumps(body), dropped)

@@ -14,6 +14,8 @@ from typing import Any, NotRequired, TypedDict, cast
 import orjson
 
 from proxy.errors import InvalidRequest
+from proxy.providers.anthropic_options import apply_options
+from proxy.providers.parts import file_payload
 from proxy.schema import ChatRequest, Message, ToolCall, max_output_tokens
 
 
@@ -70,6 +72,8 @@ class MessagesRequest(TypedDict, total=False):
     tool_choice: dict[str, Any]
     metadata: dict[str, str]
     stream: bool
+    thinking: dict[str, Any]
+    output_config: dict[str, Any]
 
 
 # OpenAI fields this translation honours. `stream_options` needs nothing: the Messages API
@@ -91,6 +95,8 @@ HANDLED = frozenset(
         "tool_choice",
         "parallel_tool_calls",
         "user",
+        "reasoning_effort",
+        "response_format",
     }
 )
 
@@ -112,17 +118,20 @@ def to_anthropic_request(
     }
     if system:
         body["system"] = system
-    _copy_sampling(fields, body)
+    stop = fields.get("stop")
+    if stop:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
     if fields.get("tools"):
         body["tools"] = [to_anthropic_tool(tool, i) for i, tool in enumerate(fields["tools"])]
     choice = to_tool_choice(fields)
     if choice is not None:
         body["tool_choice"] = choice
+    dropped = apply_options(fields, body, model)  # type: ignore[arg-type]
     if fields.get("user"):
         body["metadata"] = {"user_id": fields["user"]}
     if stream:
         body["stream"] = True
-    return body, dropped_params(fields)
+    return body, (*dropped_params(fields), *dropped)
 
 
 def dropped_params(fields: Mapping[str, Any]) -> tuple[str, ...]:
@@ -130,24 +139,8 @@ def dropped_params(fields: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
         name
         for name, value in fields.items()
-        if name not in HANDLED
-        and value is not None
-        and value is not False
-        and not (name == "response_format" and _plain_text_format(value))
+        if name not in HANDLED and value is not None and value is not False
     )
-
-
-def _plain_text_format(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("type") == "text"
-
-
-def _copy_sampling(fields: Mapping[str, Any], body: MessagesRequest) -> None:
-    for name in ("temperature", "top_p", "top_k"):
-        if fields.get(name) is not None:
-            body[name] = fields[name]
-    stop = fields.get("stop")
-    if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
 
 
 def translate_messages(
@@ -178,7 +171,9 @@ def _blocks_for(message: Message, i: int) -> tuple[list[ContentBlock], str]:
     if role == "user":
         return list(content_blocks(message.get("content"), f"{param}.content")), "user"
     if role == "assistant":
-        blocks: list[ContentBlock] = list(text_blocks(message.get("content"), f"{param}.content"))
+        # Thinking blocks go back first and untouched: Claude checks their signatures.
+        blocks: list[ContentBlock] = thinking_blocks(message, param)
+        blocks += text_blocks(message.get("content"), f"{param}.content")
         for j, call in enumerate(message.get("tool_calls") or ()):
             blocks.append(tool_use_block(call, f"{param}.tool_calls[{j}]"))
         return blocks, "assistant"
@@ -188,6 +183,19 @@ def _blocks_for(message: Message, i: int) -> tuple[list[ContentBlock], str]:
         f"{param}.role '{role}' is not supported by this model's provider; use tools",
         param=f"{param}.role",
     )
+
+
+def thinking_blocks(message: Message, param: str) -> list[ContentBlock]:
+    """An assistant message's `thinking_blocks` (as the gateway returned them) for Claude."""
+    blocks = message.get("thinking_blocks") or []
+    if not isinstance(blocks, list) or not all(
+        isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking") for b in blocks
+    ):
+        raise InvalidRequest(
+            f"{param}.thinking_blocks must be the thinking blocks of an earlier answer",
+            param=f"{param}.thinking_blocks",
+        )
+    return blocks  # type: ignore[return-value]
 
 
 def text_blocks(content: Any, param: str) -> list[TextBlock]:
@@ -225,6 +233,8 @@ def _part_block(part: dict[str, Any], param: str) -> TextBlock | ImageBlock | No
         block = {"type": "text", "text": text}
     elif kind == "image_url":
         block = {"type": "image", "source": image_source(part.get("image_url"), param)}
+    elif kind == "file":
+        block = document_block(part["file"], param)
     else:
         raise InvalidRequest(
             f"{param}: content parts of type '{kind}' are not supported by this model's provider",
@@ -234,6 +244,17 @@ def _part_block(part: dict[str, Any], param: str) -> TextBlock | ImageBlock | No
     if isinstance(part.get("cache_control"), dict):
         block["cache_control"] = part["cache_control"]
     return block
+
+
+def document_block(file: dict[str, Any], param: str) -> ImageBlock:
+    """A PDF `file` part as a `document` block (other kinds of file: a 400 naming it)."""
+    media_type, data = file_payload(file, param)
+    if media_type != "application/pdf":
+        raise InvalidRequest(
+            f"{param}: this model's provider reads PDF files only, not {media_type}", param=param
+        )
+    source = {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "document", "source": source}
 
 
 def image_source(image_url: Any, param: str) -> dict[str, str]:

@@ -14,6 +14,8 @@ from typing import Any, cast
 import orjson
 
 from proxy.errors import UpstreamProtocolError
+from proxy.estimate import estimate_tokens
+from proxy.providers.anthropic_options import JSON_TOOL
 from proxy.providers.anthropic_response import (
     completion_id,
     finish_reason,
@@ -26,10 +28,13 @@ from proxy.transport import SSEEvent
 
 class AnthropicStreamTranslator:
     __slots__ = (
+        "_answer_block",
         "_created",
         "_id",
         "_model",
         "_no_arguments",
+        "_thinking",
+        "_thinking_text",
         "_tool_index",
         "_usage",
         "finished",
@@ -46,6 +51,9 @@ class AnthropicStreamTranslator:
         self._tool_index: dict[Any, int] = {}
         self._no_arguments: set[Any] = set()  # tool blocks with no argument text so far
         self._usage: dict[str, Any] = {}
+        self._answer_block: Any = None  # the structured-output tool's block, if any
+        self._thinking: dict[Any, dict[str, Any]] = {}  # thinking blocks being received
+        self._thinking_text = 0  # their tokens, estimated: the reasoning share of output
 
     def translate(self, event: SSEEvent) -> list[ChatCompletionChunk]:
         data = load_object(event.data)
@@ -77,8 +85,14 @@ class AnthropicStreamTranslator:
         kind = block.get("type")
         if kind == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
+        if kind in ("thinking", "redacted_thinking"):
+            self._thinking[index] = dict(block)
+            return []
+        if kind == "tool_use" and block.get("name") == JSON_TOOL:
+            self._answer_block = index  # its arguments are the answer's content
+            return []
         if kind != "tool_use":
-            return []  # thinking, redacted thinking, server tools: nothing OpenAI can show
+            return []  # server tools: nothing OpenAI can show
         position = self._tool_index[index] = len(self._tool_index)
         # The documented start carries `input: {}` and the arguments follow as deltas.
         start = block.get("input")
@@ -99,13 +113,36 @@ class AnthropicStreamTranslator:
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
+        if index == self._answer_block and kind == "input_json_delta":
+            fragment = delta.get("partial_json")
+            return [self._chunk({"content": fragment})] if fragment else []
+        thinking = self._thinking.get(index)
+        if thinking is not None:
+            return self._thinking_delta(thinking, delta)
         # Server tool blocks stream `input_json_delta` too; only client tools are in the map.
         if kind == "input_json_delta" and index in self._tool_index and delta.get("partial_json"):
             self._no_arguments.discard(index)
             return [self._arguments(index, delta["partial_json"])]
         return []  # thinking_delta, signature_delta, citations_delta
 
+    def _thinking_delta(
+        self, block: dict[str, Any], delta: Mapping[str, Any]
+    ) -> list[ChatCompletionChunk]:
+        kind = delta.get("type")
+        if kind == "thinking_delta" and delta.get("thinking"):
+            text = str(delta["thinking"])
+            block["thinking"] = str(block.get("thinking") or "") + text
+            self._thinking_text += estimate_tokens(text)
+            return [self._chunk({"reasoning_content": text})]
+        if kind == "signature_delta":
+            block["signature"] = str(block.get("signature") or "") + str(delta.get("signature"))
+        return []
+
     def _block_stop(self, index: Any) -> list[ChatCompletionChunk]:
+        thinking = self._thinking.pop(index, None)
+        if thinking is not None:
+            # The whole block, signature included, for the client to send back.
+            return [self._chunk({"thinking_blocks": [thinking]})]
         # A tool without arguments streams no JSON at all; the plain response says "{}".
         if index in self._no_arguments:
             self._no_arguments.discard(index)
@@ -121,11 +158,13 @@ class AnthropicStreamTranslator:
         stop_reason = _object(data, "delta").get("stop_reason")
         if stop_reason is None:
             return []
+        if self._answer_block is not None and stop_reason == "tool_use":
+            stop_reason = "end_turn"  # the forced structured answer is the whole answer
         return [self._chunk({}, finish_reason(stop_reason))]
 
     def _message_stop(self) -> list[ChatCompletionChunk]:
         self.finished = True
-        self.usage = to_openai_usage(self._usage)
+        self.usage = to_openai_usage(self._usage, self._thinking_text)
         return [
             {
                 "id": self._id,
@@ -143,7 +182,7 @@ class AnthropicStreamTranslator:
         if isinstance(usage, dict):
             self._usage.update((k, v) for k, v in usage.items() if v is not None)
             # Known so far: the bill of a stream whose client leaves before its end.
-            self.usage = to_openai_usage(self._usage)
+            self.usage = to_openai_usage(self._usage, self._thinking_text)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> ChatCompletionChunk:
         return {

@@ -66,7 +66,7 @@ def chat(**fields: Any) -> dict[str, Any]:
 def test_request_golden_multi_turn_tools_images_and_system() -> None:
     body, dropped = translate(fixture("tool_turns.openai.json"), stream=True)
     assert body == fixture("tool_turns.anthropic.json")
-    assert dropped == ("seed", "presence_penalty", "response_format")
+    assert dropped == ("seed", "presence_penalty", "response_format", "top_p")
 
 
 def test_minimal_request_sends_default_max_tokens_and_no_optional_fields() -> None:

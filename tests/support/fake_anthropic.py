@@ -14,32 +14,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.support.anthropic_rules import request_problem
 from tests.support.fake_upstream import FakeUpstream, Pause, json_reply, sse_reply
 
 Event = tuple[str, dict[str, Any]] | Pause
-
-# Top-level request fields the Messages API documents; anything else is a 400 there.
-API_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "max_tokens",
-        "system",
-        "metadata",
-        "stop_sequences",
-        "stream",
-        "temperature",
-        "top_p",
-        "top_k",
-        "tools",
-        "tool_choice",
-        "thinking",
-        "service_tier",
-    }
-)
-BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking"})
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
 
 
 def text_block(text: str) -> dict[str, Any]:
@@ -138,6 +116,11 @@ def _block_events(index: int, block: dict[str, Any], pause: float) -> list[Event
     if block["type"] == "text":
         empty: dict[str, Any] = {"type": "text", "text": ""}
         pieces = [("text_delta", "text", w) for w in _words(block["text"])]
+    elif block["type"] == "thinking":
+        # Extended thinking guide, "Streaming thinking": thinking deltas, then the signature.
+        empty = {"type": "thinking", "thinking": ""}
+        pieces = [("thinking_delta", "thinking", w) for w in _words(block["thinking"])]
+        pieces.append(("signature_delta", "signature", block["signature"]))
     else:
         empty = {**block, "input": {}}
         arguments = orjson.dumps(block["input"]).decode()
@@ -169,121 +152,14 @@ def _words(text: str) -> list[str]:
     return [w + " " for w in words[:-1]] + [words[-1]]
 
 
-def request_problem(request: web.Request, body: Any) -> tuple[int, str, str] | None:
-    """(status, error type, message) where the real API would refuse the request."""
-    if not request.headers.get("x-api-key"):
-        return 401, "authentication_error", "x-api-key header is required"
-    if not request.headers.get("anthropic-version"):
-        return 400, "invalid_request_error", "anthropic-version: header is required"
-    if request.path != "/v1/messages":
-        return 404, "not_found_error", f"Not found: {request.path}"
-    if not isinstance(body, dict):
-        return 400, "invalid_request_error", "body must be a JSON object"
-    problem = _body_problem(body)
-    return None if problem is None else (400, "invalid_request_error", problem)
-
-
-def _body_problem(body: dict[str, Any]) -> str | None:
-    extra = sorted(set(body) - API_FIELDS)
-    if extra:
-        return f"{extra[0]}: Extra inputs are not permitted"
-    if not isinstance(body.get("model"), str):
-        return "model: Field required"
-    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
-        return "max_tokens: Field required"
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages: at least one message is required"
-    system = body.get("system")
-    if system is not None and not isinstance(system, str):
-        problem = _blocks_problem("system", system, allowed={"text"})
-        if problem:
-            return problem
-    for i, turn in enumerate(messages):
-        problem = _turn_problem(i, turn, messages[i - 1] if i else None)
-        if problem:
-            return problem
-    return _tools_problem(body)
-
-
-def _turn_problem(i: int, turn: Any, previous: Any) -> str | None:
-    where = f"messages.{i}"
-    if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
-        return f"{where}.role: Input should be 'user' or 'assistant'"
-    content: Any = turn.get("content")
-    if isinstance(content, str):
-        if not content:
-            return f"{where}: all messages must have non-empty content"
-        content = [text_block(content)]
-    else:
-        problem = _blocks_problem(where, content, allowed=BLOCK_TYPES)
-        if problem:
-            return problem
-    return _pairing_problem(where, turn["role"], content, previous)
-
-
-def _pairing_problem(
-    where: str, role: str, content: list[dict[str, Any]], previous: Any
-) -> str | None:
-    """tool_use ids must be answered by tool_result blocks at the start of the next turn."""
-    asked = _tool_use_ids(previous) if isinstance(previous, dict) else []
-    results = [str(b.get("tool_use_id")) for b in content if b["type"] == "tool_result"]
-    leading = [str(b.get("tool_use_id")) for b in content[: len(results)]]
-    if results and (role != "user" or sorted(leading) != sorted(asked)):
-        return f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: {results}"
-    if asked and sorted(results) != sorted(asked):
-        return f"{where}: `tool_use` ids were found without `tool_result` blocks: {asked}"
-    return None
-
-
-def _tool_use_ids(turn: dict[str, Any]) -> list[str]:
-    content = turn.get("content")
-    if turn.get("role") != "assistant" or not isinstance(content, list):
-        return []
-    return [
-        str(b.get("id")) for b in content if isinstance(b, dict) and b.get("type") == "tool_use"
-    ]
-
-
-def _blocks_problem(where: str, blocks: Any, *, allowed: set[str] | frozenset[str]) -> str | None:
-    if not isinstance(blocks, list) or not blocks:
-        return f"{where}: content must be a string or a non-empty list of blocks"
-    for j, block in enumerate(blocks):
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind not in allowed:
-            return f"{where}.content.{j}.type: unexpected block type {kind!r}"
-        if kind == "text" and not (isinstance(block.get("text"), str) and block["text"]):
-            return f"{where}.content.{j}: text content blocks must be non-empty"
-        if kind == "image" and not _valid_image(block.get("source")):
-            return f"{where}.content.{j}.source: invalid image source"
-        if kind == "tool_use" and not isinstance(block.get("input"), dict):
-            return f"{where}.content.{j}.input: Input should be a valid dictionary"
-    return None
-
-
-def _valid_image(source: Any) -> bool:
-    if not isinstance(source, dict):
-        return False
-    if source.get("type") == "base64":
-        return source.get("media_type") in IMAGE_TYPES and isinstance(source.get("data"), str)
-    return source.get("type") == "url" and str(source.get("url", "")).startswith("http")
-
-
-def _tools_problem(body: dict[str, Any]) -> str | None:
-    for k, tool in enumerate(body.get("tools") or []):
-        if not isinstance(tool.get("name"), str) or not isinstance(tool.get("input_schema"), dict):
-            return f"tools.{k}: name and input_schema are required"
-    choice = body.get("tool_choice")
-    if choice is not None and (
-        not isinstance(choice, dict) or choice.get("type") not in TOOL_CHOICES
-    ):
-        return "tool_choice: Input tag does not match any of the expected tags"
-    return None
-
-
 class FakeAnthropic(FakeUpstream):
+    """Echoes, and answers like the API would: a thinking block first when thinking is on
+    (signed; only signatures it issued are accepted back), JSON text for
+    `output_config.format`, a call of the tool a forced `tool_choice` names."""
+
     def __init__(self) -> None:
         super().__init__(self._answer)
+        self.signatures: set[str] = set()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         # Refuse what the real API refuses, ahead of any scripted reply (which stays queued).
@@ -292,22 +168,53 @@ class FakeAnthropic(FakeUpstream):
             body: Any = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
-        problem = request_problem(request, body)
+        problem = request_problem(request, body) or self._signature_problem(body)
         if problem is not None:
             self.queue.appendleft(json_reply(error_body(problem[1], problem[2]), problem[0]))
         return await super()._handle(request)
 
+    def _signature_problem(self, body: Any) -> tuple[int, str, str] | None:
+        for message in body.get("messages", ()) if isinstance(body, dict) else ():
+            for block in message.get("content") if isinstance(message.get("content"), list) else ():
+                if (
+                    block.get("type") == "thinking"
+                    and block.get("signature") not in self.signatures
+                ):
+                    return 400, "invalid_request_error", "Invalid `signature` in `thinking` block"
+        return None
+
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = self.requests[-1].body
-        blocks = [text_block(f"echo: {last_user_text(body['messages'])}")]
+        text = last_user_text(body["messages"])
+        blocks = [text_block(f"echo: {text}")]
+        stop_reason = "end_turn"
+        choice = body.get("tool_choice") or {}
+        if "format" in (body.get("output_config") or {}):
+            blocks = [text_block(orjson.dumps({"echo": text}).decode())]
+        elif choice.get("type") == "tool":
+            blocks = [tool_use_block("toolu_forced", choice["name"], {"echo": text})]
+            stop_reason = "tool_use"
+        if body.get("thinking"):
+            signature = f"sig-{len(self.signatures)}"
+            self.signatures.add(signature)
+            thought = {
+                "type": "thinking",
+                "thinking": f"Thinking about {text}",
+                "signature": signature,
+            }
+            blocks.insert(0, thought)
         model = body.get("model", "claude-test")
         if body.get("stream"):
-            return await sse_reply(self, stream_events(blocks, model=model))(request)
-        return web.json_response(message(blocks, model=model))
+            events = stream_events(blocks, model=model, stop_reason=stop_reason)
+            return await sse_reply(self, events)(request)
+        return web.json_response(message(blocks, model=model, stop_reason=stop_reason))
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
     content: Any = messages[-1].get("content")
     if isinstance(content, str):
         return content
-    return " ".join(b["text"] for b in content if b.get("type") == "text") or "parts"
+    texts = [b["text"] for b in content if b.get("type") == "text"]
+    if not texts:  # a turn of tool results only: echo what the tools said
+        texts = [str(b.get("content")) for b in content if b.get("type") == "tool_result"]
+    return " ".join(texts) or "parts"
