@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 
 from proxy.errors import InvalidRequest, UpstreamProtocolError
-from proxy.providers.gemini import GeminiStreamTranslator, finish_reason, to_usage
 from proxy.providers.gemini_request import clean_schema, to_gemini_request
+from proxy.providers.gemini_response import GeminiStreamTranslator, finish_reason, to_usage
 from proxy.transport import SSEEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
@@ -28,12 +27,13 @@ def test_recorded_tool_call_stream() -> None:
     assert translator.finished
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     assert deltas[0] == {"role": "assistant", "content": "Let me check. "}
-    call = deltas[1]["tool_calls"][0]
+    # Thoughts are reasoning, not the answer.
+    assert deltas[1] == {"reasoning_content": "planning"}
+    call = deltas[2]["tool_calls"][0]
     assert call["index"] == 0 and call["function"] == {
         "name": "weather",
         "arguments": '{"city":"Paris"}',
     }
-    assert "planning" not in orjson.dumps(chunks).decode()  # thoughts are not the answer
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert (
         chunks[-1]["usage"]
@@ -43,6 +43,7 @@ def test_recorded_tool_call_stream() -> None:
             "completion_tokens": 13,
             "total_tokens": 25,
             "prompt_tokens_details": {"cached_tokens": 5},
+            "completion_tokens_details": {"reasoning_tokens": 4},
         }
     )
 

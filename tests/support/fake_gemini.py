@@ -1,8 +1,11 @@
 """A fake Gemini API (v1beta): generateContent, streamGenerateContent?alt=sse, batchEmbedContents.
 
-Strict where the real API is: the key must come in `x-goog-api-key` (never `key=` in the
-URL), unknown top-level fields and schema fields Gemini rejects get its 400, roles must
-be user or model. By default it echoes the last user text; tests enqueue other replies.
+Strict where the real API is (tests/support/gemini_rules.py): the key must come in
+`x-goog-api-key` (never `key=` in the URL) and a bad one gets the 400 API_KEY_INVALID the
+real API sends; unknown fields, schema fields the OpenAPI subset rejects, penalties on
+models without them, thinking settings a model does not take, media types Gemini does
+not read and unsigned function calls on Gemini 3 all get its 400. By default it echoes
+the last user text; tests enqueue other replies.
 """
 
 from __future__ import annotations
@@ -14,26 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.support.fake_upstream import FakeUpstream, Recorded, json_reply, sse_reply
-
-TOP_LEVEL = {
-    "contents",
-    "systemInstruction",
-    "generationConfig",
-    "tools",
-    "toolConfig",
-    "safetySettings",
-    "cachedContent",
-}
-REJECTED_SCHEMA = {
-    "additionalProperties",
-    "$schema",
-    "const",
-    "exclusiveMinimum",
-    "propertyNames",
-    "$ref",
-    "$defs",
-    "default",
-}
+from tests.support.gemini_rules import body_problem
 
 
 def error(
@@ -137,6 +121,8 @@ class FakeGemini(FakeUpstream):
         super().__init__(self._echo)
         # None: any key is accepted; else only these (others get API_KEY_INVALID).
         self.accepted_keys = accepted_keys
+        # Thought signatures this fake handed out (tests add those of scripted replies).
+        self.signatures: set[str] = set()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         problem = self._validate(request, await request.read())
@@ -165,25 +151,9 @@ class FakeGemini(FakeUpstream):
         body = orjson.loads(raw)
         if request.path.endswith(":batchEmbedContents"):
             return None
-        unknown = set(body) - TOP_LEVEL
-        if unknown:
-            name = sorted(unknown)[0]
-            return 400, error(
-                400, f'Invalid JSON payload received. Unknown name "{name}"', "INVALID_ARGUMENT"
-            )
-        for content in body.get("contents", ()):
-            if content.get("role") not in ("user", "model"):
-                return 400, error(400, "Please use a valid role: user, model.", "INVALID_ARGUMENT")
-        for tool in body.get("tools", ()):
-            for declaration in tool.get("functionDeclarations", ()):
-                bad = _rejected(declaration.get("parameters"))
-                if bad:
-                    return 400, error(
-                        400,
-                        f'Invalid JSON payload received. Unknown name "{bad}"',
-                        "INVALID_ARGUMENT",
-                    )
-        return None
+        model = request.path.rsplit("/", 1)[-1].split(":")[0]
+        problem = body_problem(body, model, self.signatures)
+        return None if problem is None else (400, error(400, problem, "INVALID_ARGUMENT"))
 
     async def _echo(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
@@ -198,22 +168,3 @@ class FakeGemini(FakeUpstream):
             events.append(response([{"text": words[-1]}], usage=usage()))
             return await sse_reply(self, events)(request)
         return await json_reply(response([{"text": f"echo: {text}"}], usage=usage()))(request)
-
-
-def _rejected(schema: Any) -> str | None:
-    if isinstance(schema, list):
-        return next(filter(None, map(_rejected, schema)), None)
-    if not isinstance(schema, dict):
-        return None
-    for key, value in schema.items():
-        if key in REJECTED_SCHEMA or (key == "type" and isinstance(value, list)):
-            return key
-        if key == "properties" and isinstance(value, dict):
-            found = next(filter(None, map(_rejected, value.values())), None)
-            if found:
-                return found
-        if key in ("items", "anyOf"):
-            found = _rejected(value)
-            if found:
-                return found
-    return None
