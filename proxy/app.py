@@ -87,6 +87,7 @@ def build_app(config: GatewayConfig) -> Starlette:
         Route("/v1/chat/completions", ChatCompletions(gateway, observer), methods=["POST"]),
         Route("/v1/embeddings", Embeddings(gateway, observer), methods=["POST"]),
         Route("/v1/models", ModelList(gateway), methods=["GET"]),
+        Route("/v1/models/{model:path}", ModelList(gateway), methods=["GET"]),
         Route("/healthz", Health(), methods=["GET"]),
         Route("/readyz", Ready(gateway), methods=["GET"]),
         Route("/api/admin/reload", Reload(gateway), methods=["POST"]),

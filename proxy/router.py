@@ -66,11 +66,7 @@ class Router:
     def alias(self, name: str) -> Alias:
         alias = self._aliases.get(name)
         if alias is None:
-            raise NotFound(
-                f"The model {name!r} does not exist; GET /v1/models lists the available ones",
-                param="model",
-                code="model_not_found",
-            )
+            raise model_not_found(name)
         return alias
 
     def plan(self, alias: Alias) -> list[Route]:
@@ -84,6 +80,14 @@ class Router:
             # Unmeasured routes go first, so every route gets a measurement.
             routes.sort(key=lambda r: -1.0 if r.latency_s is None else r.latency_s)
         return routes
+
+
+def model_not_found(name: str) -> NotFound:
+    return NotFound(
+        f"The model {name!r} does not exist; GET /v1/models lists the available ones",
+        param="model",
+        code="model_not_found",
+    )
 
 
 def _alias(

@@ -11,10 +11,12 @@ from proxy.asgi import send_error, send_response
 from proxy.auth import authenticate
 from proxy.errors import GatewayError, NotFound
 from proxy.gateway import Gateway
+from proxy.router import model_not_found
 
 
 class ModelList:
-    """GET /v1/models: the aliases the calling key may use, in OpenAI's list shape."""
+    """GET /v1/models: the aliases the calling key may use, in OpenAI's list shape;
+    GET /v1/models/{model}: one of them (`client.models.retrieve`), else 404."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -24,15 +26,20 @@ class ModelList:
         runtime = self._gateway.runtime
         try:
             principal = authenticate(runtime.keys, scope)
+            wanted = scope.get("path_params", {}).get("model")
+            if wanted is not None:
+                if wanted not in runtime.router.aliases or not principal.may_use(wanted):
+                    raise model_not_found(wanted)  # what this key may not use does not exist
+                await send_response(send, 200, orjson.dumps(self._model(wanted)))
+                return
         except GatewayError as error:
             await send_error(send, error)
             return
-        data = [
-            {"id": name, "object": "model", "created": self._created, "owned_by": "llm-gateway"}
-            for name in runtime.router.aliases
-            if principal.may_use(name)
-        ]
+        data = [self._model(name) for name in runtime.router.aliases if principal.may_use(name)]
         await send_response(send, 200, orjson.dumps({"object": "list", "data": data}))
+
+    def _model(self, name: str) -> dict[str, object]:
+        return {"id": name, "object": "model", "created": self._created, "owned_by": "llm-gateway"}
 
 
 class Health:

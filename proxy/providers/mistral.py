@@ -1,7 +1,11 @@
 """Mistral: OpenAI-shaped, but strict about fields it does not know (422 on extras).
 
 Mistral names a few parameters differently (`random_seed`, `tool_choice: "any"`) and
-always reports usage on the last stream chunk, so `stream_options` is never sent.
+always reports usage on the last stream chunk, so `stream_options` is never sent. Its
+reasoning models answer with `content` as a list of chunks, `thinking` ones and `text`
+ones (mistralai client: ThinkChunk, TextChunk); OpenAI clients expect a string, so the
+text chunks become `content` and the thinking ones `reasoning_content`, in answers and
+in stream deltas alike. `reasoning_effort` is Mistral's too, and is passed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ UNSUPPORTED = (
     "service_tier",
     "modalities",
     "audio",
-    "reasoning_effort",
     "web_search_options",
     "functions",
     "function_call",
@@ -49,6 +52,34 @@ class MistralAdapter(OpenAIAdapter):
             body["tool_choice"] = "any"
         body["messages"] = [_mistral_ids(m) for m in body.get("messages", ())]
         return tuple(name for name in UNSUPPORTED if body.pop(name, None) is not None)
+
+    def normalize(self, data: dict[str, Any]) -> None:
+        for choice in data.get("choices") or ():
+            for field in ("message", "delta"):
+                part = choice.get(field) if isinstance(choice, dict) else None
+                if isinstance(part, dict) and isinstance(part.get("content"), list):
+                    part["content"], reasoning = _flatten(part["content"])
+                    if reasoning:
+                        part["reasoning_content"] = reasoning
+        super().normalize(data)
+
+
+def _flatten(chunks: list[Any]) -> tuple[str, str]:
+    """(text, thinking) of a list of content chunks."""
+    texts: list[str] = []
+    thoughts: list[str] = []
+    for chunk in chunks:
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("type") == "text":
+            texts.append(str(chunk.get("text") or ""))
+        elif chunk.get("type") == "thinking":
+            inner = chunk.get("thinking")
+            parts = inner if isinstance(inner, list) else [inner]
+            thoughts += [
+                str(p.get("text") or "") if isinstance(p, dict) else str(p or "") for p in parts
+            ]
+    return "".join(texts), "".join(thoughts)
 
 
 def tool_call_id(original: str) -> str:

@@ -1,15 +1,23 @@
 """OpenAI's chat-completions wire format: OpenAI itself and every server that speaks it.
 
-Requests pass through untouched apart from the model name and `stream_options`, so new
-OpenAI parameters (tools, response_format, seed, logprobs, images) work without a release.
-Variants with documented differences override `adjust()`.
+Requests pass through untouched apart from the model name, the output cap and
+`stream_options`, so new OpenAI parameters (tools, response_format, seed, logprobs,
+images) work without a release. Variants with documented differences override
+`adjust()` (the request) and `normalize()` (each answer and stream chunk).
+
+OpenAI's own reasoning models (the o-series and gpt-5, but not gpt-5-chat) refuse
+sampling parameters ("Unsupported value: 'temperature' does not support 0.5 with this
+model. Only the default (1) value is supported."; likewise top_p, the penalties,
+logprobs and logit_bias): those are dropped and named, and the cap goes as
+`max_completion_tokens` (they refuse `max_tokens`).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -27,6 +35,16 @@ from proxy.schema import (
     max_output_tokens,
 )
 from proxy.transport import SSEEvent, UpstreamRequest
+
+REASONING_MODEL = re.compile(r"(o\d|gpt-5)(?!.*-chat)")
+SAMPLING = (
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+)
 
 
 class OpenAIAdapter:
@@ -70,14 +88,26 @@ class OpenAIAdapter:
 
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         """Fit the body to this server's dialect; return the parameters left out."""
-        return ()
+        if not REASONING_MODEL.match(body["model"]):
+            return ()
+        dropped = [name for name in SAMPLING if body.pop(name, None) not in (None, False)]
+        temperature = body.pop("temperature", None)
+        if temperature == 1:
+            body["temperature"] = 1
+        elif temperature is not None:
+            dropped.append("temperature")
+        return tuple(dropped)
+
+    def normalize(self, data: dict[str, Any]) -> None:
+        """Fit an answer or a stream chunk to OpenAI's shape (counts clamped)."""
+        if data.get("usage"):
+            data["usage"] = clean_usage(data["usage"])
 
     def chat_response(self, body: bytes) -> ChatCompletion:
         data = load_object(body)
         if not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError("upstream response has no 'choices' array")
-        if "usage" in data:
-            data["usage"] = clean_usage(data["usage"])
+        self.normalize(data)
         return data  # type: ignore[return-value]
 
     def embeddings_request(
@@ -103,24 +133,29 @@ class OpenAIAdapter:
         return data
 
     def stream_translator(self) -> OpenAIStreamTranslator:
-        return OpenAIStreamTranslator()
+        return OpenAIStreamTranslator(self.normalize)
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
         return openai_error(status, body, headers)
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):
-    """vLLM, Ollama, LM Studio and the like: max_tokens is the field they all read."""
+    """vLLM, Ollama, LM Studio and the like: max_tokens is the field they all read, and
+    their model names mean nothing about OpenAI's reasoning models."""
 
     output_field = "max_tokens"
 
+    def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
 
 class OpenAIStreamTranslator:
-    __slots__ = ("finished", "usage")
+    __slots__ = ("_normalize", "finished", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, normalize: Callable[[dict[str, Any]], None]) -> None:
         self.usage: Usage | None = None
         self.finished = False
+        self._normalize = normalize
 
     def translate(self, event: SSEEvent) -> list[ChatCompletionChunk]:
         if event.data == b"[DONE]":
@@ -129,9 +164,9 @@ class OpenAIStreamTranslator:
         chunk = load_object(event.data)
         if "error" in chunk:
             raise stream_error(chunk["error"])
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = chunk["usage"] = clean_usage(usage)
+        self._normalize(chunk)
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
         if not isinstance(chunk.get("choices"), list):
             raise UpstreamProtocolError("stream chunk has no 'choices' array")
         return [chunk]  # type: ignore[list-item]

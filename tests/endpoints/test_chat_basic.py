@@ -83,7 +83,12 @@ async def test_models_list(gateway_factory: GatewayFactory, fake_openai: FakeOpe
     gw = await gateway_factory(two_route_config(fake_openai.url), env={"PRIMARY_KEY": "k"})
     async with gw.openai() as client:
         models = await client.models.list()
+        one = await client.models.retrieve("chat")
+        with pytest.raises(openai.NotFoundError) as missing:
+            await client.models.retrieve("nope")
     assert [m.id for m in models.data] == ["chat"]
+    assert one.id == "chat" and one.object == "model" and one.owned_by == "llm-gateway"
+    assert missing.value.code == "model_not_found"
 
 
 async def test_bad_key_is_authentication_error(

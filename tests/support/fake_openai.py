@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from tests.support.fake_upstream import FakeUpstream, Pause, sse_reply
+from tests.support.fake_upstream import FakeUpstream, Pause, json_reply, sse_reply
 
 
 def completion(
@@ -106,9 +107,121 @@ def rate_limit_error(message: str = "Rate limit reached for requests") -> dict[s
     }
 
 
+REASONING_MODEL = re.compile(r"(o\d|gpt-5)(?!.*-chat)")
+UNSUPPORTED_BY_REASONING = (
+    "max_tokens",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+)
+# Mistral's chat completion request fields (mistralai client: ChatCompletionRequest); any
+# other is a 422 "Extra inputs are not permitted".
+MISTRAL_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stream",
+        "stop",
+        "random_seed",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "presence_penalty",
+        "frequency_penalty",
+        "n",
+        "prediction",
+        "parallel_tool_calls",
+        "safe_prompt",
+        "prompt_mode",
+        "reasoning_effort",
+        "metadata",
+    }
+)
+
+
+def openai_problem(body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """OpenAI's reasoning models refuse sampling parameters and max_tokens (errors as the
+    API words them; openai-python's CompletionCreateParams docstrings)."""
+    if not REASONING_MODEL.match(str(body.get("model"))):
+        return None
+    for name in UNSUPPORTED_BY_REASONING:
+        if body.get(name) not in (None, False):
+            hint = " Use 'max_completion_tokens' instead." if name == "max_tokens" else ""
+            message = f"Unsupported parameter: '{name}' is not supported with this model.{hint}"
+            return 400, _openai_error(message, name, "unsupported_parameter")
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        message = (
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported."
+        )
+        return 400, _openai_error(message, "temperature", "unsupported_value")
+    return None
+
+
+def deepseek_problem(body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """DeepSeek knows four roles (its 422 as observed in eclipse-theia/theia#15144)."""
+    for i, message in enumerate(body.get("messages", ())):
+        if message.get("role") not in ("system", "user", "assistant", "tool"):
+            text = (
+                "Failed to deserialize the JSON body into the target type: "
+                f"messages[{i}].role: unknown variant `{message.get('role')}`, expected one of "
+                "`system`, `user`, `assistant`, `tool`"
+            )
+            return 422, _openai_error(text, None, "invalid_request_error")
+    return None
+
+
+def mistral_problem(body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    extra = sorted(set(body) - MISTRAL_FIELDS)
+    if not extra:
+        return None
+    detail = [
+        {
+            "type": "extra_forbidden",
+            "loc": ["body", extra[0]],
+            "msg": "Extra inputs are not permitted",
+        }
+    ]
+    error = {
+        "object": "error",
+        "message": {"detail": detail},
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    return 422, error
+
+
+def _openai_error(message: str, param: str | None, code: str) -> dict[str, Any]:
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    }
+
+
+DIALECTS = {"openai": openai_problem, "deepseek": deepseek_problem, "mistral": mistral_problem}
+
+
 class FakeOpenAI(FakeUpstream):
-    def __init__(self) -> None:
+    """An OpenAI-shaped upstream; `dialect` adds what DeepSeek's or Mistral's API refuses."""
+
+    def __init__(self, dialect: str = "openai") -> None:
         super().__init__(self._echo)
+        self._problem = DIALECTS[dialect]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = orjson.loads(raw) if raw else {}
+        problem = None if request.path.endswith("/embeddings") else self._problem(body)
+        if problem is not None:
+            self.queue.appendleft(json_reply(problem[1], status=problem[0]))
+        return await super()._handle(request)
 
     async def _echo(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
