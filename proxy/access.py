@@ -44,6 +44,7 @@ class WorstCase:
 
     prompts: Mapping[Route, int]
     completions: Mapping[Route, int]
+    tier: str | None = None  # the service tier the request asked for
 
     def tokens(self) -> int:
         return max((self.prompts[r] + self.completions[r] for r in self.prompts), default=0)
@@ -90,7 +91,7 @@ class AccessControl:
         completions = {
             r: output_bound(request, admission.caps.get(r, cap or _model_limit(r))) for r in routes
         }
-        worst = WorstCase(prompts, completions)
+        worst = WorstCase(prompts, completions, _tier(request))
         if limits.any:
             admission.rate = self.limiter.reserve(principal.key_ref, limits, worst.tokens())
             admission.headers = admission.rate.headers
@@ -122,7 +123,7 @@ class AccessControl:
             for route in routes:
                 if route.price is not None:
                     tokens = route.price.affordable_output(
-                        remaining, prompts[route] + predicted, choices
+                        remaining, prompts[route] + predicted, choices, _tier(request)
                     )
                     if tokens is not None:
                         allowed.append(tokens)
@@ -134,7 +135,7 @@ class AccessControl:
         costs = [
             self._default_reserve  # a route with no known price
             if route.price is None
-            else route.price.worst_cost_nano(prompt, worst.completions[route])
+            else route.price.worst_cost_nano(prompt, worst.completions[route], worst.tier)
             for route, prompt in worst.prompts.items()
         ]
         return max(costs, default=self._default_reserve)
@@ -154,6 +155,14 @@ class AccessControl:
         cost = budget.amount if record.cost_nano is None else record.cost_nano
         for crossing in self.ledger.settle(budget, cost):
             self._on_crossing(crossing)
+
+
+def _tier(request: Mapping[str, Any]) -> str | None:
+    """The service tier a request asks for. Without one a provider serves its default
+    (standard) tier; a project set to default to another tier should price its routes
+    accordingly in gateway.toml."""
+    tier = request.get("service_tier")
+    return tier if isinstance(tier, str) else None
 
 
 def _model_limit(route: Route) -> int:

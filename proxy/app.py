@@ -28,7 +28,7 @@ from proxy.gateway import Gateway
 from proxy.metrics import Metrics, StatsCollector
 from proxy.middleware import RequestIdMiddleware
 from proxy.observer import Observer
-from proxy.pricing import unpriced_routes
+from proxy.price_table import unpriced_routes
 from proxy.services import Services
 from proxy.storage.sqlite import SQLiteLogWriter
 

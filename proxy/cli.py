@@ -1,4 +1,4 @@
-"""The `llm-gateway` command: serve, check-config."""
+"""The `llm-gateway` command: serve, check-config, prices check, and account management."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from proxy.accounts.cli import add_commands as add_account_commands
 from proxy.accounts.cli import run as run_account_command
 from proxy.config import ConfigError, GatewayConfig, load_config
-from proxy.pricing import unpriced_routes
+from proxy.price_table import PriceTable, unpriced_routes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,8 +23,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
     check = commands.add_parser("check-config", help="validate a config and summarise it")
     _config_arg(check)
+    prices = commands.add_parser("prices", help="the built-in price table").add_subparsers(
+        dest="action", required=True
+    )
+    compare = prices.add_parser(
+        "check", help="print how a price file differs from the built-in table (exit 1 if it does)"
+    )
+    compare.add_argument("file", help="a price file in the format of proxy/data/prices.toml")
     add_account_commands(commands, _config_arg)
     args = parser.parse_args(argv)
+    if args.command == "prices":
+        return check_prices(args.file)
     if not args.config:
         parser.error("give --config PATH or set GATEWAY_CONFIG")
     if args.command == "check-config":
@@ -74,6 +84,24 @@ def check_config(path: str) -> int:
     for warning in (*config.warnings, *unpriced_routes(config)):
         print(f"warning: {warning}")
     return 0
+
+
+def check_prices(path: str) -> int:
+    """Nothing is fetched: the operator brings the file (from a provider's page, a
+    colleague, a newer release) and reads what would change."""
+    try:
+        other = PriceTable.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {path}: {error}", file=sys.stderr)
+        return 2
+    builtin = PriceTable.builtin()
+    differences = builtin.differences(other)
+    print(f"built-in table (updated {builtin.updated}) vs {path} (updated {other.updated}):")
+    for line in differences:
+        print(f"  {line}")
+    if not differences:
+        print("  no differences")
+    return 1 if differences else 0
 
 
 def serve_command(path: str, host: str | None, port: int | None) -> int:

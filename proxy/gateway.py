@@ -15,7 +15,7 @@ from proxy.circuit import CircuitBreaker, CircuitState
 from proxy.config import ConfigError, GatewayConfig, load_config
 from proxy.failover import Failover
 from proxy.metrics import Metrics
-from proxy.pricing import PriceTable
+from proxy.price_table import PriceTable
 from proxy.providers import ADAPTERS, Provider, build_provider
 from proxy.router import Router
 from proxy.scrubber import Scrubber

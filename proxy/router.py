@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from proxy.circuit import CircuitBreaker
 from proxy.config import AliasConfig, GatewayConfig
 from proxy.errors import NotFound
-from proxy.pricing import Price, PriceTable
+from proxy.price_table import PriceTable
+from proxy.pricing import Price
 from proxy.providers import Provider
 
 # Weight of the newest sample in a route's moving average of latency.

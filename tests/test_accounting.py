@@ -280,3 +280,24 @@ async def test_a_stream_too_long_to_drain_is_estimated_from_what_arrived(
     # About 6 words went out before the client left and 10 more arrived while draining.
     assert 10 <= row["completion_tokens"] <= 25
     assert not fake_openai.streams[0].finished
+
+
+async def test_a_flex_answer_is_billed_at_flex_rates(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    config = gateway_toml(
+        provider("up", fake_openai.url, kind="openai", api_key_env="UP_KEY"),
+        alias("m", ("up", "o3")),
+    )
+    gw = await gateway_factory(config, env={"UP_KEY": "sk-up"})
+    reply = completion(
+        "x",
+        model="o3",
+        usage={"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000},
+    )
+    fake_openai.enqueue(json_reply({**reply, "service_tier": "flex"}))
+    response = await post(
+        gw, {"model": "m", "service_tier": "flex", "messages": [{"role": "user", "content": "x"}]}
+    )
+    # o3 flex: 1000 x $1.00 + 1000 x $4.00 per 1M (standard would be $2 and $8).
+    assert response.headers["x-gateway-cost-usd"] == "0.005"

@@ -1,52 +1,150 @@
-"""Exact costs: integer nano-dollars from Decimal prices, with cached tokens and overrides."""
+"""Exact costs: integer nano-dollars from Decimal prices, and each billing rule against the
+bill the provider would send for a golden usage block (figures from the price table's
+sources, worked by hand in each test)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
-from proxy.config import PriceOverride, load_config
-from proxy.pricing import Price, PriceTable, TokenCounts, unpriced_routes, usd
+import pytest
+
+from proxy.config import PriceOverride, ProviderConfig, load_config
+from proxy.price_table import PriceTable, unpriced_routes
+from proxy.pricing import Price, TokenCounts, usd
+from proxy.providers.anthropic_response import to_openai_usage
+from proxy.providers.deepseek import DeepSeekAdapter
+from proxy.providers.gemini_response import to_usage
 
 TABLE = PriceTable.builtin()
+ROOT = Path(__file__).parent.parent
 
 
-def test_builtin_table_is_dated_and_finds_dated_model_ids() -> None:
+def price(provider: str, model: str) -> Price:
+    found = TABLE.lookup(provider, model)
+    assert found is not None, model
+    return found
+
+
+def nano(usd_amount: str) -> int:
+    return int(Decimal(usd_amount).scaleb(9))
+
+
+def test_the_table_is_dated_and_dated_ids_are_never_guessed() -> None:
     assert TABLE.updated.count("-") == 2
-    assert TABLE.lookup("openai", "gpt-4o-mini-2024-07-18") == TABLE.lookup("openai", "gpt-4o-mini")
-    assert TABLE.lookup("anthropic", "claude-3-5-haiku-20241022") is not None
-    assert TABLE.lookup("openai", "no-such-model") is None
+    assert price("openai", "gpt-4o-mini-2024-07-18") == price("openai", "gpt-4o-mini")
+    # The first gpt-4o snapshot costs twice the current one: listed, not guessed.
+    assert price("openai", "gpt-4o-2024-05-13") == Price(Decimal("5.00"), Decimal("15.00"))
+    assert TABLE.lookup("mistral", "mistral-large-2411") is None  # retired, not "large"
+    assert TABLE.lookup("openai", "gpt-4o-2099-01-01") is None
+    assert price("mistral", "mistral-large-latest") == price("mistral", "mistral-large-2512")
 
 
-def test_cost_with_cached_prompt_tokens_by_hand() -> None:
-    price = TABLE.lookup("openai", "gpt-4o-mini")
-    assert price is not None
-    # 800 uncached x $0.15 + 200 cached x $0.075 + 500 out x $0.60, per 1M tokens:
-    # (120 + 15 + 300) / 1e6 USD = 0.000435 USD = 435,000 nano-dollars.
-    assert price.cost_nano(TokenCounts(prompt=1000, completion=500, cached=200)) == 435_000
+def test_openai_cached_input() -> None:
+    # 800 uncached x $0.15 + 200 cached x $0.075 + 500 out x $0.60 per 1M = $0.000435
+    tokens = TokenCounts(prompt=1000, completion=500, cached=200)
+    assert price("openai", "gpt-4o-mini").cost_nano(tokens) == nano("0.000435")
 
 
-def test_anthropic_cache_write_tokens_have_their_own_price() -> None:
-    price = TABLE.lookup("anthropic", "claude-sonnet-4")
-    assert price is not None
-    # 100 plain x $3 + 300 read x $0.30 + 600 written x $3.75 + 50 out x $15
-    tokens = TokenCounts(prompt=1000, completion=50, cached=300, cache_write=600)
-    assert price.cost_nano(tokens) == (300 + 90 + 2250 + 750) * 1000
+@pytest.mark.parametrize(
+    ("tier", "expected"),
+    [
+        (None, "0.01125"),  # 1000 x $1.25 + 1000 x $10
+        ("default", "0.01125"),
+        ("flex", "0.005625"),  # 1000 x $0.625 + 1000 x $5
+        ("priority", "0.0225"),  # 1000 x $2.50 + 1000 x $20
+        ("scale", "0.01125"),  # no rates of its own
+    ],
+)
+def test_openai_service_tiers(tier: str | None, expected: str) -> None:
+    tokens = TokenCounts(prompt=1000, completion=1000, service_tier=tier)
+    assert price("openai", "gpt-5").cost_nano(tokens) == nano(expected)
 
 
-def test_route_override_replaces_only_what_it_sets() -> None:
+def test_anthropic_cache_reads_and_five_minute_and_one_hour_writes() -> None:
+    # Anthropic's usage block: input_tokens 100 (after the cache breakpoint), 300 read,
+    # 600 written (400 for 5 minutes, 200 for an hour), 50 out, on Sonnet 4.5:
+    usage = {
+        "input_tokens": 100,
+        "cache_read_input_tokens": 300,
+        "cache_creation_input_tokens": 600,
+        "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 200},
+        "output_tokens": 50,
+    }
+    tokens = TokenCounts.from_usage(to_openai_usage(usage))
+    # 100 x $3 + 300 x $0.30 + 400 x $3.75 + 200 x $6 + 50 x $15 = $0.00384
+    assert price("anthropic", "claude-sonnet-4-5").cost_nano(tokens) == nano("0.00384")
+
+
+def test_claude_sonnet_above_200k_input_bills_every_token_at_the_long_context_rate() -> None:
+    usage = {"input_tokens": 150_000, "cache_read_input_tokens": 60_000, "output_tokens": 1_000}
+    tokens = TokenCounts.from_usage(to_openai_usage(usage))
+    # 210k input in all, over 200k: 150k x $6 + 60k x $0.60 + 1k x $22.50 = $0.9585
+    assert price("anthropic", "claude-sonnet-4-5").cost_nano(tokens) == nano("0.9585")
+    short = TokenCounts.from_usage(to_openai_usage({**usage, "input_tokens": 100_000}))
+    # 160k: 100k x $3 + 60k x $0.30 + 1k x $15 = $0.333
+    assert price("anthropic", "claude-sonnet-4-5").cost_nano(short) == nano("0.333")
+
+
+def test_gemini_2_5_pro_above_200k_prompt_tokens() -> None:
+    metadata = {
+        "promptTokenCount": 250_000,
+        "cachedContentTokenCount": 50_000,
+        "candidatesTokenCount": 2_000,
+        "thoughtsTokenCount": 3_000,
+    }
+    tokens = TokenCounts.from_usage(to_usage(metadata))
+    # 200k x $2.50 + 50k x $0.25 + 5k (answer and thoughts) x $15 = $0.5875
+    assert price("gemini", "gemini-2.5-pro").cost_nano(tokens) == nano("0.5875")
+    flash = TokenCounts.from_usage(to_usage({**metadata, "promptTokenCount": 100_000}))
+    # 50k x $0.30 + 50k x $0.03 + 5k x $2.50 = $0.029 (cached reads at 0.03, not 0.075)
+    assert price("gemini", "gemini-2.5-flash").cost_nano(flash) == nano("0.029")
+
+
+def test_deepseek_cache_hits() -> None:
+    adapter = DeepSeekAdapter(ProviderConfig(name="d", type="deepseek", base_url="http://x"))
+    data = {
+        "usage": {
+            "prompt_tokens": 1000,
+            "completion_tokens": 100,
+            "total_tokens": 1100,
+            "prompt_cache_hit_tokens": 900,
+            "prompt_cache_miss_tokens": 100,
+        }
+    }
+    adapter.normalize(data)
+    tokens = TokenCounts.from_usage(data["usage"])  # type: ignore[arg-type]
+    # 100 x $0.14 + 900 x $0.0028 + 100 x $0.28 = $0.00004452
+    assert price("deepseek", "deepseek-v4-flash").cost_nano(tokens) == nano("0.00004452")
+
+
+def test_worst_case_covers_every_rule_that_can_apply() -> None:
+    sonnet = price("anthropic", "claude-sonnet-4-5")
+    # The dearest input rate (a 1-hour cache write, $6) and the output rate ($15) ...
+    assert sonnet.worst_cost_nano(1000, 1000) == nano("0.021")
+    # ... and above 200k input tokens the long-context ones ($12 and $22.50).
+    assert sonnet.worst_cost_nano(250_000, 1000) == nano("3.0225")
+    gpt5 = price("openai", "gpt-5")
+    assert gpt5.worst_cost_nano(1000, 1000) == nano("0.01125")
+    assert gpt5.worst_cost_nano(1000, 1000, "priority") == nano("0.0225")
+
+
+def test_route_override_replaces_only_what_it_sets_and_drops_the_lists_rules() -> None:
     base = TABLE.for_route("openai", "gpt-4o", PriceOverride(output=Decimal("9.5")))
-    assert base == Price(Decimal("2.50"), Decimal("9.5"), Decimal("1.25"), None)
+    assert base == Price(Decimal("2.50"), Decimal("9.5"), Decimal("1.25"))
     custom = TABLE.for_route(
         "openai_compatible", "llama", PriceOverride(input=Decimal("0.2"), output=Decimal("0.4"))
     )
     assert custom is not None and custom.cost_nano(TokenCounts(10, 10)) == 6000
     assert TABLE.for_route("openai_compatible", "llama", PriceOverride()) is None
+    assert TABLE.for_route("openai", "gpt-5", PriceOverride()) == price("openai", "gpt-5")
 
 
 def test_sums_over_a_million_requests_do_not_drift() -> None:
-    price = Price(Decimal("0.15"), Decimal("0.6"), Decimal("0.075"))
-    one = price.cost_nano(TokenCounts(prompt=13, completion=7, cached=3))
+    cheap = Price(Decimal("0.15"), Decimal("0.6"), Decimal("0.075"))
+    one = cheap.cost_nano(TokenCounts(prompt=13, completion=7, cached=3))
     assert one == 10 * 150 + 3 * 75 + 7 * 600
     assert sum([one] * 1_000_000) == one * 1_000_000
     as_float = sum([one / 1e9] * 1_000_000)
@@ -54,9 +152,9 @@ def test_sums_over_a_million_requests_do_not_drift() -> None:
 
 
 def test_finer_than_nano_prices_round_half_even_once_per_request() -> None:
-    price = Price(Decimal("0.0375"), Decimal("0"))
-    assert price.cost_nano(TokenCounts(prompt=1)) == 38  # 37.5 -> 38 (half-even)
-    assert price.cost_nano(TokenCounts(prompt=3)) == 112  # 112.5 -> 112
+    fine = Price(Decimal("0.0375"), Decimal("0"))
+    assert fine.cost_nano(TokenCounts(prompt=1)) == 38  # 37.5 -> 38 (half-even)
+    assert fine.cost_nano(TokenCounts(prompt=3)) == 112  # 112.5 -> 112
 
 
 def test_usd_formatting_is_exact_decimal() -> None:
@@ -75,3 +173,36 @@ def test_unpriced_routes_are_warnings(tmp_path: Path) -> None:
     )
     warnings = unpriced_routes(load_config(path, env={}))
     assert len(warnings) == 1 and "local/llama has no known price" in warnings[0]
+
+
+def test_prices_check_prints_what_a_file_changes(tmp_path: Path) -> None:
+    text = (ROOT / "proxy" / "data" / "prices.toml").read_text()
+    text = text.replace(
+        '"gpt-4o-mini"      = { input = 0.15,', '"gpt-4o-mini"      = { input = 0.12,'
+    )
+    text += '\n[openai."gpt-9"]\ninput = 1\noutput = 2\n'
+    other = tmp_path / "prices.toml"
+    other.write_text(text)
+    run = subprocess.run(
+        [sys.executable, "-m", "proxy", "prices", "check", str(other)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "~ openai/gpt-4o-mini: input 0.15" in run.stdout and "->  input 0.12" in run.stdout
+    assert "+ openai/gpt-9: input 1, output 2" in run.stdout
+    same = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "prices",
+            "check",
+            str(ROOT / "proxy" / "data" / "prices.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert same.returncode == 0 and "no differences" in same.stdout

@@ -16,7 +16,7 @@ import orjson
 
 from proxy.config import ProviderConfig
 from proxy.errors import UpstreamHTTPError
-from proxy.pricing import PriceTable
+from proxy.price_table import PriceTable
 from proxy.providers.anthropic_request import to_anthropic_request
 from proxy.providers.anthropic_response import from_anthropic_message
 from proxy.providers.anthropic_stream import AnthropicStreamTranslator

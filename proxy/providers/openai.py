@@ -99,9 +99,15 @@ class OpenAIAdapter:
         return tuple(dropped)
 
     def normalize(self, data: dict[str, Any]) -> None:
-        """Fit an answer or a stream chunk to OpenAI's shape (counts clamped)."""
-        if data.get("usage"):
-            data["usage"] = clean_usage(data["usage"])
+        """Fit an answer or a stream chunk to OpenAI's shape (counts clamped). The tier
+        the request was served at (flex, priority) is priced differently: it rides on
+        the usage, which is what the gateway prices."""
+        usage = data.get("usage")
+        if usage:
+            usage = data["usage"] = clean_usage(usage)
+            tier = data.get("service_tier")
+            if isinstance(tier, str) and isinstance(usage, dict):
+                usage["service_tier"] = tier
 
     def chat_response(self, body: bytes) -> ChatCompletion:
         data = load_object(body)
