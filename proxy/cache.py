@@ -31,6 +31,7 @@ class CachedAnswer:
     route_model: str
     cost_nano: int | None
     expires_at: float
+    stored_at: float = 0.0
 
     @property
     def size(self) -> int:
@@ -62,6 +63,10 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def age_s(self, answer: CachedAnswer) -> float:
+        """How long ago the answer was stored (HTTP's Age header)."""
+        return max(0.0, self._clock() - answer.stored_at)
+
     def get(self, key: str) -> CachedAnswer | None:
         answer = self._entries.get(key)
         if answer is None:
@@ -81,8 +86,9 @@ class ResponseCache:
         route_model: str,
         cost_nano: int | None,
     ) -> None:
+        now = self._clock()
         answer = CachedAnswer(
-            completion, body, provider, route_model, cost_nano, self._clock() + self._ttl_s
+            completion, body, provider, route_model, cost_nano, now + self._ttl_s, now
         )
         if answer.size > self._max_bytes:
             return

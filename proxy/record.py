@@ -63,6 +63,7 @@ class RequestRecord:
     cost_nano: int | None = None
     cached: bool = False
     cache_status: str | None = None  # "HIT" | "MISS" when the cache was consulted
+    cache_age_s: float | None = None  # a hit's age
     extra_headers: dict[str, str] = field(default_factory=dict)  # rate-limit headers
     saved_cost_nano: int = 0
     client_disconnected: bool = False

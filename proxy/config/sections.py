@@ -123,7 +123,8 @@ def read_credentials(s: Section, env: Mapping[str, str]) -> CredentialsConfig:
 
 def read_cache(s: Section) -> CacheConfig:
     config = CacheConfig(
-        enabled=s.boolean("enabled", True),
+        enabled=s.boolean("enabled", False),
+        deterministic_only=s.boolean("deterministic_only", True),
         max_entries=s.integer("max_entries", 10_000, minimum=1),
         max_bytes=s.integer("max_bytes", 100 * 1024 * 1024, minimum=1),
         ttl_s=s.number("ttl_s", 300, minimum=0.001),

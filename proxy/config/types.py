@@ -172,7 +172,11 @@ class CredentialsConfig:
 
 @dataclass(frozen=True, slots=True)
 class CacheConfig:
-    enabled: bool = True
+    # Off unless configured: a drop-in client asking twice at temperature 1 wants two
+    # samples, not the same one twice.
+    enabled: bool = False
+    # Cache only requests whose answer is meant to repeat (temperature 0, or a seed).
+    deterministic_only: bool = True
     max_entries: int = 10_000
     max_bytes: int = 100 * 1024 * 1024
     ttl_s: float = 300.0

@@ -40,13 +40,21 @@ class ChatCompletions(ProxiedEndpoint):
         record = call.record
         record.stream = bool(request.get("stream"))
         services = self._gateway.services
-        cache = services.cache if services is not None and cacheable(call.scope) else None
+        settings = call.runtime.config.cache
+        cache = (
+            services.cache
+            if services is not None
+            and cacheable(call.scope)
+            and (deterministic(request) or not settings.deterministic_only)
+            else None
+        )
         key = ""
         if cache is not None:
             key = cache_key(call.alias.name, cache_scope(call), request)
             hit = cache.get(key)
             record.cache_status = "MISS" if hit is None else "HIT"
             if hit is not None:
+                record.cache_age_s = cache.age_s(hit)
                 await self._from_cache(call, request, hit)
                 return
         if record.stream:
@@ -71,7 +79,7 @@ class ChatCompletions(ProxiedEndpoint):
             price = answer.route.price
             usage = TokenCounts.from_usage(answer.body.get("usage"))
             mark_cached(record, None if price is None else price.cost_nano(usage))
-            record.cache_status = "HIT"
+            record.cache_status, record.cache_age_s = "HIT", 0.0
         await respond_plain(call, answer, body)
         if not shared:
             cache.put(
@@ -139,6 +147,13 @@ class ChatCompletions(ProxiedEndpoint):
                     encoder.completion_tokens,
                     translator.usage,
                 )
+
+
+def deterministic(request: ChatRequest) -> bool:
+    """A request whose answer is meant to be the same every time: temperature 0, or a
+    seed (OpenAI's reproducible sampling). Anything else asks for a fresh sample."""
+    fields: dict[str, Any] = request  # type: ignore[assignment]
+    return fields.get("temperature") == 0 or fields.get("seed") is not None
 
 
 def cacheable(scope: Scope) -> bool:

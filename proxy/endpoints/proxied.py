@@ -266,5 +266,7 @@ def gateway_headers(record: RequestRecord) -> Headers:
         headers.append((b"x-gateway-dropped-params", ",".join(record.dropped_params).encode()))
     if record.cache_status is not None:
         headers.append((b"x-cache", record.cache_status.encode()))
+        if record.cache_age_s is not None:
+            headers.append((b"age", str(int(record.cache_age_s)).encode()))
     headers += [(name.encode(), value.encode()) for name, value in record.extra_headers.items()]
     return headers

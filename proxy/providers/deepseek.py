@@ -31,6 +31,8 @@ UNSUPPORTED = (
 
 class DeepSeekAdapter(OpenAIAdapter):
     output_field = "max_tokens"
+    # DeepSeek's thinking mode needs its reasoning back within a tool loop.
+    kept_extensions = frozenset({"reasoning_content"})
 
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         if body.get("n", 1) != 1:

@@ -47,12 +47,21 @@ SAMPLING = (
 )
 
 
+# Message fields the gateway hands out for other providers, and tool-call fields.
+EXTENSIONS = frozenset({"thinking_blocks", "reasoning_content"})
+CALL_EXTENSIONS = frozenset({"extra_content"})
+ALL_EXTENSIONS = EXTENSIONS | CALL_EXTENSIONS
+
+
 class OpenAIAdapter:
     # Servers that cannot return base64 vectors get float ones, encoded by the gateway.
     embeddings_base64 = True
     # Where the output cap goes. OpenAI reads max_completion_tokens on every chat model
     # (its reasoning models refuse max_tokens); most other servers read max_tokens.
     output_field = "max_completion_tokens"
+    # Fields the gateway adds to messages for other providers (Claude's thinking blocks,
+    # Gemini's signatures, reasoning text) that this server does not take back.
+    kept_extensions: frozenset[str] = frozenset()
 
     def __init__(self, config: ProviderConfig) -> None:
         self._url = f"{config.base_url}/chat/completions"
@@ -67,6 +76,7 @@ class OpenAIAdapter:
     ) -> UpstreamRequest:
         body: dict[str, Any] = dict(request)
         body["model"] = model
+        body["messages"] = strip_extensions(body["messages"], self.kept_extensions)
         # One cap, in one field: given both, the smaller (what the reservation used).
         cap = max_output_tokens(body)
         body.pop("max_tokens", None)
@@ -150,6 +160,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     their model names mean nothing about OpenAI's reasoning models."""
 
     output_field = "max_tokens"
+    # Passed through untouched: the server may be Google's own OpenAI-compatible endpoint,
+    # which needs its thought signatures back.
+    kept_extensions = ALL_EXTENSIONS
 
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         return ()
@@ -176,6 +189,34 @@ class OpenAIStreamTranslator:
         if not isinstance(chunk.get("choices"), list):
             raise UpstreamProtocolError("stream chunk has no 'choices' array")
         return [chunk]  # type: ignore[list-item]
+
+
+def strip_extensions(messages: list[Any], kept: frozenset[str]) -> list[Any]:
+    """The messages without the gateway's own additions this server would refuse; the
+    same list when there is nothing to remove (the usual case, no copy)."""
+    dropped, dropped_call = EXTENSIONS - kept, CALL_EXTENSIONS - kept
+    if not any(_has(m, dropped, dropped_call) for m in messages):
+        return messages
+    cleaned = []
+    for message in messages:
+        if _has(message, dropped, dropped_call):
+            message = {k: v for k, v in message.items() if k not in dropped}
+            if message.get("tool_calls"):
+                message["tool_calls"] = [
+                    {k: v for k, v in call.items() if k not in dropped_call}
+                    for call in message["tool_calls"]
+                ]
+        cleaned.append(message)
+    return cleaned
+
+
+def _has(message: Any, fields: frozenset[str], call_fields: frozenset[str]) -> bool:
+    if not isinstance(message, dict):
+        return False
+    calls = message.get("tool_calls") or ()
+    return any(f in message for f in fields) or any(
+        isinstance(c, dict) and any(f in c for f in call_fields) for c in calls
+    )
 
 
 def stream_error(error: Any) -> UpstreamFailure:

@@ -19,7 +19,8 @@ from tests.support.gateway import KEY, RunningGateway
 
 OTHER = "llmg_other_static_key"
 OTHER_DIGEST = hashlib.sha256(OTHER.encode()).hexdigest()
-BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+# Deterministic (temperature 0): the only kind of request cached by default.
+BODY = {"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]}
 
 
 def toml(fake: FakeOpenAI, db: Path, cache: str = "", ttl_s: float = 60) -> str:
@@ -49,6 +50,7 @@ async def test_hit_miss_ttl_and_no_cache(
     first = await post(gw)
     second = await post(gw, {**BODY, "user": "someone"})  # `user` does not change the answer
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert "age" not in first.headers and second.headers["age"] == "0"
     assert second.json() == first.json()
     assert second.headers["x-gateway-cost-usd"] == "0"
     assert len(fake_openai.requests) == 1
@@ -78,6 +80,7 @@ async def test_streaming_request_replays_a_cached_answer(
         raw = await client.chat.completions.with_raw_response.create(
             model="m",
             messages=BODY["messages"],
+            temperature=0,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -119,3 +122,38 @@ async def test_identical_requests_in_flight_share_one_upstream_call(
     assert len(fake_openai.requests) == 1
     assert {r.json()["choices"][0]["message"]["content"] for r in responses} == {"shared"}
     assert sorted(r.headers["x-cache"] for r in responses) == ["HIT"] * 7 + ["MISS"]
+
+
+async def test_only_requests_meant_to_repeat_are_cached_unless_configured(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    sampled = {"model": "m", "temperature": 1, "messages": [{"role": "user", "content": "hi"}]}
+    seeded = {**sampled, "seed": 7}
+    gw = await gateway_factory(toml(fake_openai, tmp_path / "a.db"), env={"UP_KEY": "k"})
+    replies = [await post(gw, body) for body in (sampled, sampled, seeded, seeded)]
+    assert [r.headers.get("x-cache") for r in replies] == [None, None, "MISS", "HIT"]
+    everything = await gateway_factory(
+        toml(fake_openai, tmp_path / "b.db", cache="deterministic_only = false\n"),
+        env={"UP_KEY": "k"},
+    )
+    again = [await post(everything, sampled) for _ in range(2)]
+    assert [r.headers.get("x-cache") for r in again] == ["MISS", "HIT"]
+
+
+async def test_the_cache_is_off_when_not_configured(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    config = gateway_toml(
+        provider("up", fake_openai.url, kind="openai", api_key_env="UP_KEY"),
+        alias("m", ("up", "gpt-4o-mini")),
+        f'[storage]\ndatabase = "{tmp_path / "c.db"}"\n',
+    )
+    # The test fixture adds "[cache] enabled = false" when a config has no [cache]: build
+    # the app from a config without one to see the product's own default.
+    from proxy.config import CacheConfig
+
+    assert CacheConfig().enabled is False
+    gw = await gateway_factory(config, env={"UP_KEY": "k"})
+    replies = [await post(gw) for _ in range(2)]
+    assert [r.headers.get("x-cache") for r in replies] == [None, None]
+    assert len(fake_openai.requests) == 2

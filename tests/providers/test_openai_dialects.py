@@ -11,7 +11,7 @@ from proxy.config import ProviderConfig
 from proxy.errors import InvalidRequest
 from proxy.providers.deepseek import DeepSeekAdapter
 from proxy.providers.mistral import MistralAdapter, tool_call_id
-from proxy.providers.openai import OpenAIAdapter
+from proxy.providers.openai import OpenAIAdapter, OpenAICompatibleAdapter
 
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
@@ -96,3 +96,33 @@ def test_deepseek_dialect() -> None:
     with pytest.raises(InvalidRequest) as caught:
         sent(adapter, {"model": "a", "n": 2, "messages": [{"role": "user", "content": "x"}]})
     assert caught.value.param == "n" and caught.value.status == 400
+
+
+def test_fields_handed_out_for_other_providers_go_only_where_they_are_taken() -> None:
+    """A tool loop that started on Claude or Gemini and falls back to another provider:
+    thinking blocks, reasoning text and thought signatures are not sent where the API
+    would refuse them, and are kept where they are needed."""
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "f", "arguments": "{}"},
+        "extra_content": {"google": {"thought_signature": "sig"}},
+    }
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [call],
+        "reasoning_content": "thought",
+        "thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}],
+    }
+    request = {"model": "alias", "messages": [{"role": "user", "content": "hi"}, assistant]}
+    openai_body, _, _ = sent(OpenAIAdapter(config("openai")), request)
+    deepseek_body, _, _ = sent(DeepSeekAdapter(config("deepseek")), request)
+    compatible_body, _, _ = sent(OpenAICompatibleAdapter(config("openai_compatible")), request)
+    sent_openai = openai_body["messages"][1]
+    assert "thinking_blocks" not in sent_openai and "reasoning_content" not in sent_openai
+    assert "extra_content" not in sent_openai["tool_calls"][0]
+    assert deepseek_body["messages"][1]["reasoning_content"] == "thought"
+    assert "thinking_blocks" not in deepseek_body["messages"][1]
+    assert compatible_body["messages"][1] == assistant  # e.g. Google's own OpenAI endpoint
+    assert request["messages"][1] is assistant and "thinking_blocks" in assistant  # untouched
