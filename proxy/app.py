@@ -18,9 +18,10 @@ from starlette.routing import BaseRoute, Route
 
 from proxy.api import api_routes
 from proxy.config import DEV_KEY, GatewayConfig
+from proxy.dialects.chat import ChatDialect
 from proxy.endpoints.admin import Reload
+from proxy.endpoints.answer import AnswerEndpoint
 from proxy.endpoints.basic import Health, ModelList, Ready
-from proxy.endpoints.chat import ChatCompletions
 from proxy.endpoints.embeddings import Embeddings
 from proxy.endpoints.scrape import MetricsEndpoint, serve_metrics
 from proxy.errors import GatewayError, InternalError, NotFound
@@ -84,7 +85,11 @@ def build_app(config: GatewayConfig) -> Starlette:
         log.info("stopped", rows_written=sink.rows_written, rows_dropped=sink.rows_dropped)
 
     routes: list[BaseRoute] = [
-        Route("/v1/chat/completions", ChatCompletions(gateway, observer), methods=["POST"]),
+        Route(
+            "/v1/chat/completions",
+            AnswerEndpoint(gateway, observer, ChatDialect()),
+            methods=["POST"],
+        ),
         Route("/v1/embeddings", Embeddings(gateway, observer), methods=["POST"]),
         Route("/v1/models", ModelList(gateway), methods=["GET"]),
         Route("/v1/models/{model:path}", ModelList(gateway), methods=["GET"]),

@@ -10,10 +10,10 @@ client that leaves mid-stream stops the relay, but the upstream is read on (for 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -26,7 +26,7 @@ from proxy.providers.base import Adapter, StreamTranslator
 from proxy.record import RequestRecord
 from proxy.router import Route
 from proxy.schema import ChatCompletionChunk, ChatRequest
-from proxy.transport import UpstreamResponse
+from proxy.transport import UpstreamRequest, UpstreamResponse
 
 log = structlog.get_logger("proxy.relay")
 DONE = b"data: [DONE]\n\n"
@@ -35,11 +35,31 @@ CAPTURE_LIMIT = 1024 * 1024
 _CONTENT_FIELDS = ("content", "tool_calls", "refusal", "function_call", "reasoning_content")
 
 
+class StreamEncoder(Protocol):
+    """Chunks (the internal model's, or a native route's own events) -> the client's SSE."""
+
+    completion_tokens: int  # estimated from what went through, for a stream cut short
+
+    def encode_all(self, chunks: list[Any]) -> bytes: ...
+
+    def count(self, chunks: list[Any]) -> None:
+        """Estimate the tokens of chunks that are not sent (the client is gone)."""
+        ...
+
+    def finish(self) -> bytes:
+        """What ends a complete stream ([DONE], message_stop, response.completed)."""
+        ...
+
+    def fail(self, failure: UpstreamFailure) -> bytes:
+        """What ends a stream whose upstream failed after it began."""
+        ...
+
+
 @dataclass(slots=True)
 class OpenedStream:
     response: UpstreamResponse
     translator: StreamTranslator
-    held: list[ChatCompletionChunk]
+    held: list[Any]  # chunks (or a native route's events) read before committing
     dropped: tuple[str, ...]
 
 
@@ -56,16 +76,30 @@ def has_content(chunk: ChatCompletionChunk) -> bool:
 async def open_stream(
     route: Route, adapter: Adapter, request: ChatRequest, record: RequestRecord, deadline: float
 ) -> OpenedStream:
-    """One attempt: send, then read until there is something worth committing to."""
+    """One attempt of a translated route: its adapter's request and stream translator."""
     upstream = adapter.chat_request(request, route.model, stream=True, request_id=record.request_id)
+    return await open_upstream(
+        route, upstream, adapter.stream_translator(), adapter.error, record, deadline
+    )
+
+
+async def open_upstream(
+    route: Route,
+    upstream: UpstreamRequest,
+    translator: StreamTranslator,
+    error: Callable[[int, bytes, Mapping[str, str]], UpstreamFailure],
+    record: RequestRecord,
+    deadline: float,
+    committed: Callable[[Any], bool] = has_content,
+) -> OpenedStream:
+    """Send, then read until there is something worth committing to (`committed`)."""
     started = perf_counter()
     record.sent, record.sent_price = True, route.price
     response = await route.provider.transport.send(upstream, deadline)
     try:
         if response.status != 200:
-            raise adapter.error(response.status, await response.read(), response.headers)
-        translator = adapter.stream_translator()
-        held: list[ChatCompletionChunk] = []
+            raise error(response.status, await response.read(), response.headers)
+        held: list[Any] = []
         while True:
             event = await response.next_event()
             if event is None:
@@ -74,7 +108,7 @@ async def open_stream(
                 raise UpstreamProtocolError("the upstream ended the stream before any content")
             chunks = translator.translate(event)
             held.extend(chunks)
-            if translator.finished or any(has_content(c) for c in chunks):
+            if translator.finished or any(committed(c) for c in chunks):
                 break
     except BaseException:
         response.close()
@@ -87,7 +121,7 @@ async def open_stream(
 
 async def relay_rest(
     opened: OpenedStream,
-    encoder: ChunkEncoder,
+    encoder: StreamEncoder,
     record: RequestRecord,
     send: Send,
     watcher: DisconnectWatcher,
@@ -96,7 +130,6 @@ async def relay_rest(
 ) -> None:
     """Send what was held back, then every further event, then [DONE] or an error event."""
     response, translator = opened.response, opened.translator
-    ending = DONE
     capture = bytearray() if record.debug else None
     try:
         await send_chunk(send, encoder.encode_all(opened.held), capture)
@@ -108,12 +141,13 @@ async def relay_rest(
                 raise UpstreamProtocolError("the upstream closed the stream before its end")
             await send_chunk(send, encoder.encode_all(translator.translate(event)), capture)
         response.release()
+        ending = encoder.finish()
     except UpstreamFailure as failure:
         failure.redact(scrub)
         response.close()
         record.error_type, record.error_message = "upstream_stream_error", failure.reason
         log.warning("stream_failed", request_id=record.request_id, reason=failure.reason)
-        ending = error_event(failure)
+        ending = encoder.fail(failure)
     except asyncio.CancelledError:
         if watcher.disconnected:
             await drain_usage(opened, encoder, drain_s)
@@ -131,7 +165,7 @@ async def relay_rest(
         record.response_body += ending
 
 
-async def drain_usage(opened: OpenedStream, encoder: ChunkEncoder, seconds: float) -> None:
+async def drain_usage(opened: OpenedStream, encoder: StreamEncoder, seconds: float) -> None:
     """The client has left: read the rest of the stream, sending nothing, for up to
     `seconds`, so its final usage is known; what arrives is counted for the estimate."""
     translator = opened.translator
@@ -186,6 +220,12 @@ class ChunkEncoder:
     def encode_all(self, chunks: list[ChatCompletionChunk]) -> bytes:
         return b"".join(filter(None, map(self.encode, chunks)))
 
+    def finish(self) -> bytes:
+        return DONE
+
+    def fail(self, failure: UpstreamFailure) -> bytes:
+        return error_event(failure)
+
 
 def _generated_tokens(chunk: ChatCompletionChunk) -> int:
     tokens = 0
@@ -211,9 +251,10 @@ def error_event(failure: UpstreamFailure) -> bytes:
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
 
 
-def replay(completion: dict[str, Any], keep_usage: bool) -> bytes:
-    """A stored chat.completion as a complete SSE stream, for a cached answer."""
-    events = []
+def completion_chunks(completion: dict[str, Any]) -> list[ChatCompletionChunk]:
+    """A stored chat.completion as the chunks of a stream, for a cached answer; the usage
+    chunk last (each encoder keeps it or not, as its client asked)."""
+    chunks: list[Any] = []
     base = {k: completion.get(k) for k in ("id", "created", "model")}
     base["object"] = "chat.completion.chunk"
     for choice in completion.get("choices") or ():
@@ -224,17 +265,11 @@ def replay(completion: dict[str, Any], keep_usage: bool) -> bytes:
             delta["tool_calls"] = [
                 {**call, "index": i} for i, call in enumerate(message["tool_calls"])
             ]
-        events.append(
+        finish = choice.get("finish_reason")
+        chunks.append(
             {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
         )
-        events.append(
-            {
-                **base,
-                "choices": [
-                    {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
-                ],
-            }
-        )
-    if keep_usage and completion.get("usage"):
-        events.append({**base, "choices": [], "usage": completion["usage"]})
-    return b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + DONE
+        chunks.append({**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
+    if completion.get("usage"):
+        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+    return chunks

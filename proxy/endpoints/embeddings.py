@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.endpoints.proxied import Call, ProxiedEndpoint, call_plain
+from proxy.endpoints.proxied import Call, Planned, ProxiedEndpoint, exchange_plain, respond_plain
 from proxy.errors import Fault, UpstreamFailure
 from proxy.providers.base import EmbeddingsAdapter
 from proxy.router import Route
 from proxy.schema import EmbeddingsRequest
-from proxy.transport import UpstreamRequest
 from proxy.validation import parse_embeddings_request
 
 
@@ -24,17 +23,20 @@ class Embeddings(ProxiedEndpoint):
         return parse_embeddings_request(body)  # type: ignore[return-value]
 
     async def serve(self, call: Call, request: EmbeddingsRequest) -> None:
-        request_id = call.record.request_id
+        request_id, alias = call.record.request_id, call.alias.name
 
-        def build(route: Route) -> UpstreamRequest:
-            return embeddings_adapter(call, route).embeddings_request(
-                request, route.model, request_id=request_id
-            )
+        def plan(route: Route) -> Planned:
+            adapter = embeddings_adapter(call, route)
 
-        def parse(route: Route, body: bytes) -> dict[str, Any]:
-            return embeddings_adapter(call, route).embeddings_response(body, request)
+            def read(body: bytes) -> tuple[dict[str, Any], Any, None]:
+                data = adapter.embeddings_response(body, request)
+                data["model"] = alias
+                return data, data.get("usage"), None
 
-        await call_plain(call, build, parse)
+            upstream = adapter.embeddings_request(request, route.model, request_id=request_id)
+            return Planned(upstream, read, route.provider.adapter.error)
+
+        await respond_plain(call, await exchange_plain(call, plan))
 
 
 def embeddings_adapter(call: Call, route: Route) -> EmbeddingsAdapter:

@@ -25,11 +25,10 @@ from proxy.asgi import (
     Headers,
     read_body,
     request_id,
-    send_error,
     send_response,
 )
 from proxy.auth import Principal, authenticate
-from proxy.errors import GatewayError, InternalError
+from proxy.errors import GatewayError, InternalError, UpstreamFailure
 from proxy.estimate import estimate_prompt_tokens
 from proxy.gateway import Gateway, Runtime
 from proxy.observer import Observer
@@ -37,6 +36,7 @@ from proxy.pricing import usd
 from proxy.providers.base import Adapter
 from proxy.record import RequestRecord
 from proxy.router import Alias, Route
+from proxy.schema import Usage
 from proxy.transport import UpstreamRequest
 
 log = structlog.get_logger("proxy.endpoints")
@@ -83,9 +83,17 @@ class ProxiedEndpoint:
         self._gateway = gateway
         self._observer = observer
 
-    def parse(self, body: bytes) -> dict[str, Any]:
-        """The validated request body; raises InvalidRequest."""
+    def parse(self, body: bytes) -> Any:
+        """The validated request; raises InvalidRequest."""
         raise NotImplementedError
+
+    def internal(self, parsed: Any) -> dict[str, Any]:
+        """The parsed request in the shape limits, budgets and routing work on."""
+        return parsed  # type: ignore[no-any-return]
+
+    def error_response(self, error: GatewayError) -> tuple[int, bytes]:
+        """How this endpoint's API words an error: OpenAI's envelope unless it says."""
+        return error.status, error.body()
 
     async def serve(self, call: Call, request: Any) -> None:
         raise NotImplementedError
@@ -104,7 +112,7 @@ class ProxiedEndpoint:
         except GatewayError as error:
             record.status, record.error_type = error.status, error.type
             record.error_message = error.message
-            await send_error(send, error, gateway_headers(record))
+            await self._send_error(send, error, record)
         except ClientDisconnected:
             record.client_disconnected = True
             record.status = record.status or 499
@@ -112,11 +120,16 @@ class ProxiedEndpoint:
             log.exception("unexpected_error", request_id=record.request_id)
             internal = InternalError(f"internal error; quote request id {record.request_id}")
             record.status, record.error_type, record.error_message = 500, internal.type, "internal"
-            await send_error(send, internal, gateway_headers(record))
+            await self._send_error(send, internal, record)
         finally:
             runtime.active -= 1
             in_flight.dec()
             self._observer.finish(record, scope, runtime.router.aliases)
+
+    async def _send_error(self, send: Send, error: GatewayError, record: RequestRecord) -> None:
+        status, body = self.error_response(error)
+        extra = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+        await send_response(send, status, body, [*gateway_headers(record), *extra])
 
     async def _handle(
         self, runtime: Runtime, scope: Scope, receive: Receive, send: Send, record: RequestRecord
@@ -129,7 +142,8 @@ class ProxiedEndpoint:
         body = await read_body(scope, receive, server.max_request_body_bytes, server.body_timeout_s)
         if record.debug:
             record.request_body = body
-        request = self.parse(body)
+        parsed = self.parse(body)
+        request = self.internal(parsed)
         user = request.get("user")
         record.end_user = user if isinstance(user, str) else None
         alias = runtime.router.alias(request["model"])
@@ -156,7 +170,7 @@ class ProxiedEndpoint:
                     own_keys,
                     admission.caps if admission is not None else {},
                 )
-                await self.serve(call, request)
+                await self.serve(call, parsed)
         except ClientDisconnected:
             if record.tokens is None and record.sent:
                 # The provider received the prompt; it bills it, whatever the client did.
@@ -172,27 +186,35 @@ class ProxiedEndpoint:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A plain upstream answer, already in OpenAI's shape with the alias as its model."""
+    """A plain upstream answer: what the client gets, and what the provider bills."""
 
     route: Route
-    body: dict[str, Any]
-    dropped: tuple[str, ...]
+    body: dict[str, Any]  # in the client's shape, the alias as its model
+    usage: Usage | None
+    dropped: tuple[str, ...] = ()
+    completion: dict[str, Any] | None = None  # the internal (chat) shape, when there is one
 
 
-async def exchange_plain(
-    call: Call,
-    build: Callable[[Route], UpstreamRequest],
-    parse: Callable[[Route, bytes], dict[str, Any]],
-) -> Answer:
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One route's way to answer: the request to send and how to read what comes back."""
+
+    upstream: UpstreamRequest
+    # The answer's body (in the client's shape), its usage, and its chat shape if any.
+    read: Callable[[bytes], tuple[dict[str, Any], Usage | None, dict[str, Any] | None]]
+    error: Callable[[int, bytes, Mapping[str, str]], UpstreamFailure]
+
+
+async def exchange_plain(call: Call, plan: Callable[[Route], Planned]) -> Answer:
     """A non-streaming exchange: failover over the routes until one answers."""
     record = call.record
 
-    async def attempt(route: Route, deadline: float) -> tuple[dict[str, Any], UpstreamRequest]:
-        upstream = build(route)
+    async def attempt(route: Route, deadline: float) -> Answer:
+        planned = plan(route)
         started = perf_counter()
         record.sent, record.sent_price = True, route.price
         try:
-            response = await route.provider.transport.send(upstream, deadline)
+            response = await route.provider.transport.send(planned.upstream, deadline)
             try:
                 body = await response.read()
             except BaseException:
@@ -201,16 +223,14 @@ async def exchange_plain(
         finally:
             record.upstream_wait_s += perf_counter() - started
         if response.status != 200:
-            raise route.provider.adapter.error(response.status, body, response.headers)
+            raise planned.error(response.status, body, response.headers)
         route.observe_latency(perf_counter() - started)
-        return parse(route, body), upstream
+        answer, usage, completion = planned.read(body)
+        return Answer(route, answer, usage, planned.upstream.dropped, completion)
 
     routes = call.runtime.router.plan(call.alias)
-    route, (answer, upstream) = await call.runtime.failover.run(
-        routes, attempt, record, call.deadline
-    )
-    answer["model"] = call.alias.name
-    return Answer(route, answer, upstream.dropped)
+    _, answer = await call.runtime.failover.run(routes, attempt, record, call.deadline)
+    return answer
 
 
 async def respond_plain(call: Call, answer: Answer, body: bytes | None = None) -> None:
@@ -218,21 +238,13 @@ async def respond_plain(call: Call, answer: Answer, body: bytes | None = None) -
     record = call.record
     note_route(record, answer.route, answer.dropped, call.caps.get(answer.route))
     if not record.cached:
-        settle(record, answer.route.price, answer.body.get("usage"))
+        settle(record, answer.route.price, answer.usage)
     record.status = 200
     body = orjson.dumps(answer.body) if body is None else body
     if record.debug:
         record.response_body = body
     call.watcher.stop()
     await send_response(call.send, 200, body, gateway_headers(record))
-
-
-async def call_plain(
-    call: Call,
-    build: Callable[[Route], UpstreamRequest],
-    parse: Callable[[Route, bytes], dict[str, Any]],
-) -> None:
-    await respond_plain(call, await exchange_plain(call, build, parse))
 
 
 def note_route(

@@ -1,0 +1,249 @@
+"""A model's answer, plain or streamed, in the client's dialect: POST /v1/chat/completions,
+/v1/responses and /v1/messages are this one endpoint with three dialects.
+
+Each route is called either natively (its provider speaks the client's own API) or
+through its adapter on the internal model, which the dialect then renders. Cache,
+failover, relay and accounting are the same for all three.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+import orjson
+from starlette.types import Scope
+
+from proxy.accounting import settle, settle_estimated
+from proxy.asgi import EVENT_STREAM, NO_BUFFERING, NO_CACHE, header, send_response
+from proxy.cache import CachedAnswer, cache_key
+from proxy.dialects.base import Dialect, Inbound
+from proxy.endpoints.proxied import (
+    Call,
+    Planned,
+    ProxiedEndpoint,
+    exchange_plain,
+    gateway_headers,
+    note_route,
+    respond_plain,
+)
+from proxy.errors import GatewayError
+from proxy.estimate import estimate_prompt_tokens
+from proxy.gateway import Gateway
+from proxy.observer import Observer
+from proxy.pricing import TokenCounts
+from proxy.record import RequestRecord
+from proxy.relay import (
+    OpenedStream,
+    StreamEncoder,
+    completion_chunks,
+    open_stream,
+    open_upstream,
+    relay_rest,
+)
+from proxy.router import Route
+from proxy.schema import ChatRequest
+
+
+class AnswerEndpoint(ProxiedEndpoint):
+    def __init__(self, gateway: Gateway, observer: Observer, dialect: Dialect) -> None:
+        super().__init__(gateway, observer)
+        self.dialect = dialect
+        self.endpoint = dialect.api
+
+    def parse(self, body: bytes) -> Inbound:
+        return self.dialect.parse(body)
+
+    def internal(self, parsed: Inbound) -> dict[str, Any]:
+        return parsed.chat  # type: ignore[return-value]
+
+    def error_response(self, error: GatewayError) -> tuple[int, bytes]:
+        return self.dialect.error(error)
+
+    async def serve(self, call: Call, inbound: Inbound) -> None:
+        record = call.record
+        record.stream = inbound.stream
+        services = self._gateway.services
+        settings = call.runtime.config.cache
+        cache = (
+            services.cache
+            if services is not None
+            and cacheable(call.scope)
+            and (deterministic(inbound.chat) or not settings.deterministic_only)
+            else None
+        )
+        key = ""
+        if cache is not None:
+            scope = f"{cache_scope(call)}|{self.dialect.api}"
+            key = cache_key(call.alias.name, scope, inbound.chat)
+            hit = cache.get(key)
+            record.cache_status = "MISS" if hit is None else "HIT"
+            if hit is not None:
+                record.cache_age_s = cache.age_s(hit)
+                await self._from_cache(call, inbound, hit)
+                return
+        if inbound.stream:
+            await self._stream(call, inbound)
+            return
+
+        def plan(route: Route) -> Planned:
+            return self._plan(call, inbound, route)
+
+        if cache is None:
+            await respond_plain(call, await exchange_plain(call, plan))
+            return
+        answer, shared = await cache.share(key, lambda: exchange_plain(call, plan))
+        body = orjson.dumps(answer.body)
+        if shared:  # another identical request made the call; this one rode along
+            price = answer.route.price
+            usage = TokenCounts.from_usage(answer.usage)
+            mark_cached(record, None if price is None else price.cost_nano(usage))
+            record.cache_status, record.cache_age_s = "HIT", 0.0
+        await respond_plain(call, answer, body)
+        if not shared and answer.completion is not None:  # native answers are not stored
+            cache.put(
+                key,
+                answer.completion,
+                body,
+                answer.route.provider.name,
+                answer.route.model,
+                record.cost_nano,
+            )
+
+    def _plan(self, call: Call, inbound: Inbound, route: Route) -> Planned:
+        """How one route answers a plain request: natively, or translated."""
+        adapter = call.adapter(route)
+        request_id, alias = call.record.request_id, call.alias.name
+        native = self.dialect.native(route, adapter)
+        if native is not None:
+            upstream = native.request(
+                inbound, route.model, cap=call.caps.get(route), request_id=request_id
+            )
+
+            def read_native(body: bytes) -> tuple[dict[str, Any], Any, None]:
+                answer, usage = native.answer(body, alias)
+                return answer, usage, None
+
+            return Planned(upstream, read_native, adapter.error)
+        request = call.request_for(route, inbound.chat)
+        upstream = adapter.chat_request(request, route.model, stream=False, request_id=request_id)
+
+        def read(body: bytes) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+            completion: dict[str, Any] = adapter.chat_response(body)  # type: ignore[assignment]
+            completion["model"] = alias
+            rendered = self.dialect.render(completion, inbound)  # type: ignore[arg-type]
+            return rendered, completion.get("usage"), completion
+
+        return Planned(upstream, read, adapter.error)
+
+    async def _from_cache(self, call: Call, inbound: Inbound, hit: CachedAnswer) -> None:
+        record = call.record
+        mark_cached(record, hit.cost_nano)
+        record.provider, record.route_model = hit.provider, hit.route_model
+        record.status = 200
+        call.watcher.stop()
+        if not record.stream:
+            body = (
+                hit.body
+                if self.dialect.api == "chat"
+                else orjson.dumps(self.dialect.render(hit.completion, inbound))  # type: ignore[arg-type]
+            )
+            if record.debug:
+                record.response_body = body
+            await send_response(call.send, 200, body, gateway_headers(record))
+            return
+        headers = [EVENT_STREAM, NO_CACHE, NO_BUFFERING, *gateway_headers(record)]
+        await call.send({"type": "http.response.start", "status": 200, "headers": headers})
+        record.first_token_s = perf_counter() - record.started
+        encoder = self.dialect.encoder(inbound, call.alias.name)
+        body = encoder.encode_all(completion_chunks(hit.completion)) + encoder.finish()
+        if record.debug:
+            record.response_body = body
+        await call.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _stream(self, call: Call, inbound: Inbound) -> None:
+        record, alias = call.record, call.alias.name
+
+        async def attempt(route: Route, deadline: float) -> tuple[OpenedStream, StreamEncoder]:
+            adapter = call.adapter(route)
+            native = self.dialect.native(route, adapter)
+            if native is not None:
+                upstream = native.request(
+                    inbound, route.model, cap=call.caps.get(route), request_id=record.request_id
+                )
+                opened = await open_upstream(
+                    route,
+                    upstream,
+                    native.translator(),
+                    adapter.error,
+                    record,
+                    deadline,
+                    native.committed,
+                )
+                return opened, native.encoder(alias)
+            request = call.request_for(route, inbound.chat)
+            opened = await open_stream(route, adapter, request, record, deadline)
+            return opened, self.dialect.encoder(inbound, alias)
+
+        routes = call.runtime.router.plan(call.alias)
+        route, (opened, encoder) = await call.runtime.failover.run(
+            routes, attempt, record, call.deadline
+        )
+        note_route(record, route, opened.dropped, call.caps.get(route))
+        record.status = 200
+        headers = [EVENT_STREAM, NO_CACHE, NO_BUFFERING, *gateway_headers(record)]
+        await call.send({"type": "http.response.start", "status": 200, "headers": headers})
+        record.first_token_s = perf_counter() - record.started
+        try:
+            await relay_rest(
+                opened,
+                encoder,
+                record,
+                call.send,
+                call.watcher,
+                call.runtime.scrubber.scrub,
+                call.runtime.config.budgets.usage_drain_s,
+            )
+        finally:
+            translator = opened.translator
+            if translator.finished and translator.usage:
+                settle(record, route.price, translator.usage)
+            else:
+                settle_estimated(
+                    record,
+                    route.price,
+                    estimate_prompt_tokens(inbound.chat),
+                    encoder.completion_tokens,
+                    translator.usage,
+                )
+
+
+def deterministic(request: ChatRequest) -> bool:
+    """A request whose answer is meant to be the same every time: temperature 0, or a
+    seed (OpenAI's reproducible sampling). Anything else asks for a fresh sample."""
+    fields: dict[str, Any] = request  # type: ignore[assignment]
+    return fields.get("temperature") == 0 or fields.get("seed") is not None
+
+
+def cacheable(scope: Scope) -> bool:
+    """Clients opt out per request with Cache-Control: no-cache or no-store."""
+    directives = (header(scope, b"cache-control") or "").lower()
+    return "no-cache" not in directives and "no-store" not in directives
+
+
+def cache_scope(call: Call) -> str:
+    """Whose answers a request may share: one user's are never served to another."""
+    scope = call.runtime.config.cache.scope
+    principal = call.principal
+    if scope == "global":
+        return "global"
+    if scope == "user" and principal.owner is not None:
+        return f"user:{principal.owner}"
+    return principal.key_ref
+
+
+def mark_cached(record: RequestRecord, saved_nano: int | None) -> None:
+    record.cached = True
+    record.tokens = TokenCounts()
+    record.cost_nano = 0
+    record.saved_cost_nano = saved_nano or 0
