@@ -159,8 +159,19 @@ def _valid_image(source: Any) -> bool:
     return source.get("type") == "url" and str(source.get("url", "")).startswith("http")
 
 
+# Server tools are versioned types with a fixed name (anthropic-sdk-python
+# types/web_search_tool_20250305_param.py and siblings); custom tools have no type or
+# type "custom", and need a name and an input_schema.
+SERVER_TOOL = re.compile(r"[a-z_]+_\d{8}$")
+
+
 def _tools_problem(body: dict[str, Any]) -> str | None:
     for k, tool in enumerate(body.get("tools") or []):
+        kind = tool.get("type")
+        if kind not in (None, "custom"):
+            if not SERVER_TOOL.match(str(kind)) or not isinstance(tool.get("name"), str):
+                return f"tools.{k}: Input tag '{kind}' does not match any of the expected tags"
+            continue
         if not isinstance(tool.get("name"), str) or not isinstance(tool.get("input_schema"), dict):
             return f"tools.{k}: name and input_schema are required"
     choice = body.get("tool_choice")

@@ -5,6 +5,11 @@ It speaks the documented wire format (https://docs.anthropic.com/en/api/messages
 `message_start` to `message_stop`. It is strict the way the real API is: it checks the
 auth headers and the request body and answers 401/400 with Anthropic's error body, so a
 wrong translation fails a test here instead of hiding behind a lenient fake.
+
+It also counts tokens (`POST /v1/messages/count_tokens`,
+https://docs.anthropic.com/en/api/messages-count-tokens). That request is a Messages
+request without `max_tokens`. Both routes ignore the `?beta=true` query that the SDK's
+`client.beta.messages.*` calls add (anthropic-sdk-python resources/beta/messages).
 """
 
 from __future__ import annotations
@@ -14,10 +19,29 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.support.anthropic_rules import request_problem
+from tests.support import anthropic_rules
+from tests.support.anthropic_rules import MAX_OUTPUT, request_problem
 from tests.support.fake_upstream import FakeUpstream, Pause, json_reply, sse_reply
 
 Event = tuple[str, dict[str, Any]] | Pause
+
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+# MessageCountTokensParams (anthropic-sdk-python types/message_count_tokens_params.py): a
+# Messages request without max_tokens and without the sampling and streaming fields. Any
+# other key is answered with a 400 "<key>: Extra inputs are not permitted". That includes
+# max_tokens, which the Messages API requires.
+COUNT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "cache_control",
+    }
+)
 
 
 def text_block(text: str) -> dict[str, Any]:
@@ -168,7 +192,10 @@ class FakeAnthropic(FakeUpstream):
             body: Any = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
-        problem = request_problem(request, body) or self._signature_problem(body)
+        if request.path == COUNT_TOKENS_PATH:  # aiohttp's path leaves out the query
+            problem = count_tokens_problem(request, body)
+        else:
+            problem = request_problem(request, body) or self._signature_problem(body)
         if problem is not None:
             self.queue.appendleft(json_reply(error_body(problem[1], problem[2]), problem[0]))
         return await super()._handle(request)
@@ -185,6 +212,8 @@ class FakeAnthropic(FakeUpstream):
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = self.requests[-1].body
+        if request.path == COUNT_TOKENS_PATH:
+            return web.json_response({"input_tokens": count_input_tokens(body)})
         text = last_user_text(body["messages"])
         blocks = [text_block(f"echo: {text}")]
         stop_reason = "end_turn"
@@ -218,3 +247,56 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
     if not texts:  # a turn of tool results only: echo what the tools said
         texts = [str(b.get("content")) for b in content if b.get("type") == "tool_result"]
     return " ".join(texts) or "parts"
+
+
+def count_tokens_problem(request: web.Request, body: Any) -> tuple[int, str, str] | None:
+    """(status, error type, message) where the real count_tokens endpoint would refuse.
+
+    The headers are checked as for /v1/messages. Then come the count's own fields (no
+    `max_tokens`: "max_tokens: Extra inputs are not permitted"). Then come the Messages body
+    rules the two requests share: messages, system, tools, tool_choice, thinking and
+    output_config (anthropic_rules). A count has no max_tokens, so the model's output
+    ceiling stands in for it. The checks against max_tokens (the thinking budget must be
+    below it) are therefore as lenient as the model allows."""
+    if not request.headers.get("x-api-key"):
+        return 401, "authentication_error", "x-api-key header is required"
+    if not request.headers.get("anthropic-version"):
+        return 400, "invalid_request_error", "anthropic-version: header is required"
+    if not isinstance(body, dict):
+        return 400, "invalid_request_error", "body must be a JSON object"
+    extra = sorted(set(body) - COUNT_FIELDS)
+    if extra:
+        return 400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
+    for name in ("model", "messages"):
+        if name not in body:
+            return 400, "invalid_request_error", f"{name}: Field required"
+    if not isinstance(body["model"], str):
+        return 400, "invalid_request_error", "model: Input should be a valid string"
+    ceiling = MAX_OUTPUT.get(anthropic_rules._family(body["model"]), 128_000)
+    shared = {k: v for k, v in body.items() if k != "cache_control"}
+    problem = anthropic_rules._body_problem({**shared, "max_tokens": ceiling})
+    return None if problem is None else (400, "invalid_request_error", problem)
+
+
+def count_input_tokens(body: dict[str, Any]) -> int:
+    """The fake's count, so tests can predict it. It is the whitespace-separated words of
+    all text (the system prompt; text, thinking, tool_use input and tool_result content in
+    the messages; tool names and descriptions), plus 3 per message."""
+    messages = body.get("messages") or []
+    tools = [f"{t.get('name', '')} {t.get('description', '')}" for t in body.get("tools") or []]
+    texts = [*_texts(body.get("system")), *_texts(messages), *tools]
+    return sum(len(text.split()) for text in texts) + 3 * len(messages)
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    if not isinstance(value, dict):
+        return []
+    texts = [*_texts(value.get("text")), *_texts(value.get("thinking"))]
+    texts += _texts(value.get("content"))
+    if value.get("type") == "tool_use":
+        texts.append(orjson.dumps(value.get("input")).decode())
+    return texts

@@ -1,13 +1,18 @@
-"""An OpenAI-shaped fake upstream: by default it echoes, like the real API would answer."""
+"""An OpenAI-shaped fake upstream: by default it echoes, like the real API would answer.
+
+Chat Completions and embeddings are answered here; the Responses API (`/v1/responses...`)
+lives in fake_responses.py, which this fake dispatches to by path.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.support.fake_responses import REASONING_MODEL as REASONING_MODEL
+from tests.support.fake_responses import ResponsesAPI, openai_error
 from tests.support.fake_upstream import FakeUpstream, Pause, json_reply, sse_reply
 
 
@@ -107,7 +112,6 @@ def rate_limit_error(message: str = "Rate limit reached for requests") -> dict[s
     }
 
 
-REASONING_MODEL = re.compile(r"(o\d|gpt-5)(?!.*-chat)")
 UNSUPPORTED_BY_REASONING = (
     "max_tokens",
     "top_p",
@@ -213,17 +217,34 @@ class FakeOpenAI(FakeUpstream):
 
     def __init__(self, dialect: str = "openai") -> None:
         super().__init__(self._echo)
+        self.dialect = dialect
         self._problem = DIALECTS[dialect]
+        # The Responses API and what it stored (fake_responses.py); OpenAI's own API only.
+        self.responses_api = ResponsesAPI()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        body = orjson.loads(raw) if raw else {}
-        problem = None if request.path.endswith("/embeddings") else self._problem(body)
+        if ResponsesAPI.handles(request.path):
+            problem = self._responses_problem(request, raw)
+        else:
+            body = orjson.loads(raw) if raw else {}
+            problem = None if request.path.endswith("/embeddings") else self._problem(body)
         if problem is not None:
             self.queue.appendleft(json_reply(problem[1], status=problem[0]))
         return await super()._handle(request)
 
+    def _responses_problem(self, request: web.Request, raw: bytes) -> tuple[int, Any] | None:
+        if self.dialect != "openai":  # DeepSeek and Mistral have no Responses API
+            return 404, openai_error(f"Invalid URL ({request.method} {request.path})")
+        try:
+            body: Any = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        return self.responses_api.problem(request.method, request.path, body)
+
     async def _echo(self, request: web.Request) -> web.StreamResponse:
+        if ResponsesAPI.handles(request.path):
+            return await self.responses_api.reply(self, request)
         body = orjson.loads(await request.read())
         if request.path.endswith("/embeddings"):
             return web.json_response(embeddings(body))
