@@ -27,7 +27,7 @@ def row(i: int, start: float, rng: random.Random) -> RequestRow:
     return RequestRow(
         request_id=f"r{i}",
         ts=start + rng.random() * 30 * 86400,
-        endpoint="chat",
+        api="chat",
         key_name=f"team{i % 20}/k{i % 3}",
         owner=f"team{i % 20}",
         tenant=None,

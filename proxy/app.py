@@ -19,10 +19,13 @@ from starlette.routing import BaseRoute, Route
 from proxy.api import api_routes
 from proxy.config import DEV_KEY, GatewayConfig
 from proxy.dialects.chat import ChatDialect
+from proxy.dialects.messages import MessagesDialect
 from proxy.endpoints.admin import Reload
 from proxy.endpoints.answer import AnswerEndpoint
 from proxy.endpoints.basic import Health, ModelList, Ready
+from proxy.endpoints.count_tokens import CountTokens
 from proxy.endpoints.embeddings import Embeddings
+from proxy.endpoints.responses import ResponsesEndpoint, StoredResponses
 from proxy.endpoints.scrape import MetricsEndpoint, serve_metrics
 from proxy.errors import GatewayError, InternalError, NotFound
 from proxy.gateway import Gateway
@@ -90,6 +93,13 @@ def build_app(config: GatewayConfig) -> Starlette:
             AnswerEndpoint(gateway, observer, ChatDialect()),
             methods=["POST"],
         ),
+        Route(
+            "/v1/messages", AnswerEndpoint(gateway, observer, MessagesDialect()), methods=["POST"]
+        ),
+        Route("/v1/messages/count_tokens", CountTokens(gateway, observer), methods=["POST"]),
+        Route("/v1/responses", ResponsesEndpoint(gateway, observer), methods=["POST"]),
+        Route("/v1/responses/{response_id}", StoredResponses(gateway), methods=["GET", "DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", StoredResponses(gateway), methods=["GET"]),
         Route("/v1/embeddings", Embeddings(gateway, observer), methods=["POST"]),
         Route("/v1/models", ModelList(gateway), methods=["GET"]),
         Route("/v1/models/{model:path}", ModelList(gateway), methods=["GET"]),

@@ -95,7 +95,11 @@ class StaticKeyStore:
         return None
 
 
-def bearer_token(authorization: str | None) -> str:
+def bearer_token(authorization: str | None, api_key: str | None = None) -> str:
+    """The key of `Authorization: Bearer <key>`, or of `x-api-key: <key>` (the anthropic
+    SDK's way, and so of every tool built on it)."""
+    if not authorization and api_key:
+        return api_key.strip()
     if not authorization:
         raise AuthenticationFailed(
             "missing API key: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
@@ -116,15 +120,18 @@ _PROXY_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
 
 
 def authenticate(store: KeyStore, scope: Scope) -> Principal:
-    """The caller of an ASGI request, from its Authorization header."""
+    """The caller of an ASGI request, from its Authorization (or x-api-key) header."""
     authorization: str | None = None
+    api_key: str | None = None
     proxied = False
     for name, value in scope["headers"]:
         if name == b"authorization":
             authorization = value.decode("latin-1")
+        elif name == b"x-api-key":
+            api_key = value.decode("latin-1")
         elif name in _PROXY_HEADERS:
             proxied = True
-    principal = store.lookup(key_digest(bearer_token(authorization)))
+    principal = store.lookup(key_digest(bearer_token(authorization, api_key)))
     if principal is None:
         raise AuthenticationFailed("invalid API key")
     if principal.dev_only and proxied:

@@ -28,7 +28,7 @@ class Metrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.per_key_labels = per_key_labels
         r = self.registry
-        request_labels = ["endpoint", "alias", "provider", "status_class"]
+        request_labels = ["api", "alias", "provider", "status_class"]
         if per_key_labels:
             request_labels.append("key")
         self.requests = Counter(
@@ -113,7 +113,7 @@ class Metrics:
     def observe(self, record: RequestRecord, aliases: Container[str], duration_s: float) -> None:
         alias = record.alias if record.alias is not None and record.alias in aliases else OTHER
         provider = record.provider or "none"
-        labels = [record.endpoint, alias, provider, f"{record.status // 100}xx"]
+        labels = [record.api, alias, provider, f"{record.status // 100}xx"]
         if self.per_key_labels:
             labels.append(record.key_name or "none")
         self.child(self.requests, *labels).inc()

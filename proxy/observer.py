@@ -48,7 +48,7 @@ class Observer:
         log.info(
             "request",
             request_id=row.request_id,
-            endpoint=row.endpoint,
+            api=row.api,
             key=row.key_name,
             alias=row.alias,
             provider=row.provider,
@@ -91,7 +91,7 @@ def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> Reque
     return RequestRow(
         request_id=record.request_id,
         ts=record.arrived_at or time.time() - duration_s,
-        endpoint=record.endpoint,
+        api=record.api,
         key_name=record.key_name,
         key_ref=record.key_ref,
         client_request_id=record.client_request_id,

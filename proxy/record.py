@@ -38,7 +38,7 @@ class Skip:
 class RequestRecord:
     request_id: str
     started: float  # time.perf_counter() at arrival
-    endpoint: str = ""
+    api: str = ""  # chat, responses, messages, count_tokens, embeddings
     arrived_at: float = 0.0  # unix time
     client_request_id: str | None = None  # the client's own x-request-id, if any
     key_name: str | None = None

@@ -22,10 +22,10 @@ from starlette.types import Send
 from proxy.asgi import DisconnectWatcher
 from proxy.errors import UpstreamFailure, UpstreamProtocolError
 from proxy.estimate import estimate_tokens
-from proxy.providers.base import Adapter, StreamTranslator
+from proxy.providers.base import StreamTranslator
 from proxy.record import RequestRecord
 from proxy.router import Route
-from proxy.schema import ChatCompletionChunk, ChatRequest
+from proxy.schema import ChatCompletionChunk
 from proxy.transport import UpstreamRequest, UpstreamResponse
 
 log = structlog.get_logger("proxy.relay")
@@ -71,16 +71,6 @@ def has_content(chunk: ChatCompletionChunk) -> bool:
         if any(delta.get(name) for name in _CONTENT_FIELDS):
             return True
     return False
-
-
-async def open_stream(
-    route: Route, adapter: Adapter, request: ChatRequest, record: RequestRecord, deadline: float
-) -> OpenedStream:
-    """One attempt of a translated route: its adapter's request and stream translator."""
-    upstream = adapter.chat_request(request, route.model, stream=True, request_id=record.request_id)
-    return await open_upstream(
-        route, upstream, adapter.stream_translator(), adapter.error, record, deadline
-    )
 
 
 async def open_upstream(
@@ -206,11 +196,11 @@ class ChunkEncoder:
     def count(self, chunks: list[ChatCompletionChunk]) -> None:
         """Estimate the tokens of chunks that are not sent (the client is gone)."""
         for chunk in chunks:
-            self.completion_tokens += _generated_tokens(chunk)
+            self.completion_tokens += generated_tokens(chunk)
 
     def encode(self, chunk: ChatCompletionChunk) -> bytes | None:
         chunk["model"] = self._alias
-        self.completion_tokens += _generated_tokens(chunk)
+        self.completion_tokens += generated_tokens(chunk)
         if not self._keep_usage and "usage" in chunk:
             if not chunk["choices"]:
                 return None  # the usage-only chunk the gateway asked for, not the client
@@ -227,7 +217,7 @@ class ChunkEncoder:
         return error_event(failure)
 
 
-def _generated_tokens(chunk: ChatCompletionChunk) -> int:
+def generated_tokens(chunk: ChatCompletionChunk) -> int:
     tokens = 0
     for choice in chunk["choices"]:
         delta = choice.get("delta") or {}

@@ -18,6 +18,7 @@ from proxy.metrics import Metrics
 from proxy.ratelimit import RateLimiter
 from proxy.scrubber import Scrubber
 from proxy.storage.database import Database
+from proxy.storage.responses import ResponseStore
 
 
 @dataclass(slots=True)
@@ -30,6 +31,7 @@ class Services:
     access: AccessControl
     alerter: Alerter
     cache: ResponseCache | None
+    responses: ResponseStore
 
     @classmethod
     async def open(
@@ -66,9 +68,14 @@ class Services:
             if cache_config.enabled
             else None
         )
-        return cls(db, accounts, credentials, own_keys, keys, access, alerter, cache)
+        responses = ResponseStore(
+            db, config.responses.retention_days, config.responses.flush_interval_ms / 1000
+        )
+        await responses.start()
+        return cls(db, accounts, credentials, own_keys, keys, access, alerter, cache, responses)
 
     async def close(self) -> None:
+        await self.responses.close()
         await self.keys.close()
         await self.alerter.close()
         await self.db.close()

@@ -33,7 +33,11 @@ _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 
 def parse_chat_request(body: bytes) -> ChatRequest:
     """Parse and validate a chat-completions body; raise InvalidRequest naming the field."""
-    data = parse_json_object(body)
+    return check_chat_request(parse_json_object(body))
+
+
+def check_chat_request(data: dict[str, Any]) -> ChatRequest:
+    """Validate a chat-completions request: a client's, or one translated from another API."""
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string", param="model")

@@ -66,14 +66,14 @@ async def test_metric_values_after_scripted_requests(
 ) -> None:
     text = await scripted(gateway_factory, fake_openai)
     found = samples(text)
-    ok = {"endpoint": "chat", "alias": "m", "status_class": "2xx"}
+    ok = {"api": "chat", "alias": "m", "status_class": "2xx"}
     assert value(found, "gateway_requests_total", **ok, provider="up") == 3
     assert value(found, "gateway_requests_total", **ok, provider="demo") == 1
     assert (
         value(
             found,
             "gateway_requests_total",
-            endpoint="chat",
+            api="chat",
             alias="other",
             provider="none",
             status_class="4xx",
@@ -135,7 +135,7 @@ async def test_separate_metrics_listener(gateway_factory: GatewayFactory) -> Non
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     assert (
-        'gateway_requests_total{alias="m",endpoint="chat",provider="demo",status_class="2xx"} 1.0'
+        'gateway_requests_total{alias="m",api="chat",provider="demo",status_class="2xx"} 1.0'
         in text
     )
 

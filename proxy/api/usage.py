@@ -295,7 +295,7 @@ SUMMARY_EXAMPLE = {
 REQUEST_EXAMPLE = {
     "request_id": "9f2c...",
     "ts": 1795000000.0,
-    "endpoint": "chat",
+    "api": "chat",
     "key_name": "team-a/indexer",
     "owner": "team-a",
     "alias": "fast",

@@ -23,6 +23,7 @@ from proxy.config.sections import (
     read_logging,
     read_metrics,
     read_price_override,
+    read_responses,
     read_storage,
 )
 from proxy.config.toml import Problems, Section
@@ -93,6 +94,7 @@ def _build(
     alerts = read_alerts(root.section("alerts"))
     credentials = read_credentials(root.section("credentials"), env)
     cache = read_cache(root.section("cache"))
+    responses = read_responses(root.section("responses"))
     root.reject_unknown()
     warnings = list(root.problems.warnings)
     real = sorted(p.name for p in providers.values() if p.enabled and p.type != "mock")
@@ -122,6 +124,7 @@ def _build(
         alerts=alerts,
         credentials=credentials,
         cache=cache,
+        responses=responses,
         warnings=tuple(warnings),
     )
 

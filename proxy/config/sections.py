@@ -15,6 +15,7 @@ from proxy.config.types import (
     LoggingConfig,
     MetricsConfig,
     PriceOverride,
+    ResponsesConfig,
     StorageConfig,
 )
 
@@ -119,6 +120,15 @@ def read_credentials(s: Section, env: Mapping[str, str]) -> CredentialsConfig:
     name = s.string("master_key_env", "GATEWAY_MASTER_KEY")
     s.reject_unknown()
     return CredentialsConfig(master_key_env=name, master_key=env.get(name) or None)
+
+
+def read_responses(s: Section) -> ResponsesConfig:
+    config = ResponsesConfig(
+        retention_days=s.number("retention_days", 30.0, minimum=0.001),
+        flush_interval_ms=s.number("flush_interval_ms", 50.0, minimum=1),
+    )
+    s.reject_unknown()
+    return config
 
 
 def read_cache(s: Section) -> CacheConfig:

@@ -184,6 +184,14 @@ class CacheConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponsesConfig:
+    """Stored Responses API answers (`store`, `previous_response_id`)."""
+
+    retention_days: float = 30.0  # OpenAI keeps stored responses 30 days
+    flush_interval_ms: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str
     server: ServerConfig
@@ -200,6 +208,7 @@ class GatewayConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     warnings: tuple[str, ...] = ()
 
     def usable_routes(self, alias: AliasConfig) -> tuple[RouteConfig, ...]:

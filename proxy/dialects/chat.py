@@ -14,6 +14,7 @@ from proxy.validation import parse_chat_request
 
 class ChatDialect:
     api = "chat"
+    passed_headers: tuple[bytes, ...] = ()
 
     def parse(self, body: bytes) -> Inbound:
         request = parse_chat_request(body)

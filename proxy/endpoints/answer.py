@@ -8,6 +8,7 @@ failover, relay and accounting are the same for all three.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
@@ -17,8 +18,9 @@ from starlette.types import Scope
 from proxy.accounting import settle, settle_estimated
 from proxy.asgi import EVENT_STREAM, NO_BUFFERING, NO_CACHE, header, send_response
 from proxy.cache import CachedAnswer, cache_key
-from proxy.dialects.base import Dialect, Inbound
+from proxy.dialects.base import Dialect, Inbound, ResponsesInbound
 from proxy.endpoints.proxied import (
+    Answer,
     Call,
     Planned,
     ProxiedEndpoint,
@@ -27,29 +29,30 @@ from proxy.endpoints.proxied import (
     note_route,
     respond_plain,
 )
-from proxy.errors import GatewayError
+from proxy.errors import GatewayError, InvalidRequest
 from proxy.estimate import estimate_prompt_tokens
 from proxy.gateway import Gateway
 from proxy.observer import Observer
 from proxy.pricing import TokenCounts
+from proxy.providers.base import Adapter
 from proxy.record import RequestRecord
 from proxy.relay import (
     OpenedStream,
     StreamEncoder,
     completion_chunks,
-    open_stream,
     open_upstream,
     relay_rest,
 )
 from proxy.router import Route
 from proxy.schema import ChatRequest
+from proxy.transport import UpstreamRequest
 
 
 class AnswerEndpoint(ProxiedEndpoint):
     def __init__(self, gateway: Gateway, observer: Observer, dialect: Dialect) -> None:
         super().__init__(gateway, observer)
         self.dialect = dialect
-        self.endpoint = dialect.api
+        self.api = dialect.api
 
     def parse(self, body: bytes) -> Inbound:
         return self.dialect.parse(body)
@@ -63,6 +66,13 @@ class AnswerEndpoint(ProxiedEndpoint):
     async def serve(self, call: Call, inbound: Inbound) -> None:
         record = call.record
         record.stream = inbound.stream
+        if self.dialect.passed_headers:
+            wanted = self.dialect.passed_headers
+            inbound.headers = {
+                name.decode(): value.decode("latin-1")
+                for name, value in call.scope["headers"]
+                if name in wanted
+            }
         services = self._gateway.services
         settings = call.runtime.config.cache
         cache = (
@@ -90,9 +100,14 @@ class AnswerEndpoint(ProxiedEndpoint):
             return self._plan(call, inbound, route)
 
         if cache is None:
-            await respond_plain(call, await exchange_plain(call, plan))
+            answer = await exchange_plain(call, plan)
+            inbound.answer = answer.body
+            await respond_plain(call, answer)
             return
         answer, shared = await cache.share(key, lambda: exchange_plain(call, plan))
+        if shared and self.dialect.api != "chat":
+            answer = replace(answer, body=self._own_copy(answer, inbound))
+        inbound.answer = answer.body
         body = orjson.dumps(answer.body)
         if shared:  # another identical request made the call; this one rode along
             price = answer.route.price
@@ -121,12 +136,11 @@ class AnswerEndpoint(ProxiedEndpoint):
             )
 
             def read_native(body: bytes) -> tuple[dict[str, Any], Any, None]:
-                answer, usage = native.answer(body, alias)
+                answer, usage = native.answer(body, inbound, alias)
                 return answer, usage, None
 
             return Planned(upstream, read_native, adapter.error)
-        request = call.request_for(route, inbound.chat)
-        upstream = adapter.chat_request(request, route.model, stream=False, request_id=request_id)
+        upstream = self._translated(call, inbound, route, adapter, stream=False)
 
         def read(body: bytes) -> tuple[dict[str, Any], Any, dict[str, Any]]:
             completion: dict[str, Any] = adapter.chat_response(body)  # type: ignore[assignment]
@@ -136,6 +150,29 @@ class AnswerEndpoint(ProxiedEndpoint):
 
         return Planned(upstream, read, adapter.error)
 
+    def _own_copy(self, answer: Answer, inbound: Inbound) -> dict[str, Any]:
+        """Another request's answer, as this request's own (its own ids)."""
+        if answer.completion is not None:
+            return self.dialect.render(answer.completion, inbound)  # type: ignore[arg-type]
+        body = dict(answer.body)
+        if isinstance(inbound, ResponsesInbound):
+            body["id"] = inbound.response_id
+        return body
+
+    def _translated(
+        self, call: Call, inbound: Inbound, route: Route, adapter: Adapter, *, stream: bool
+    ) -> UpstreamRequest:
+        """The route's request through its adapter, from the internal chat request."""
+        if inbound.native_only is not None:
+            raise InvalidRequest(inbound.native_only)  # this route is skipped, the next tried
+        request = call.request_for(route, inbound.chat)
+        upstream = adapter.chat_request(
+            request, route.model, stream=stream, request_id=call.record.request_id
+        )
+        if inbound.dropped:
+            upstream = replace(upstream, dropped=upstream.dropped + inbound.dropped)
+        return upstream
+
     async def _from_cache(self, call: Call, inbound: Inbound, hit: CachedAnswer) -> None:
         record = call.record
         mark_cached(record, hit.cost_nano)
@@ -143,11 +180,11 @@ class AnswerEndpoint(ProxiedEndpoint):
         record.status = 200
         call.watcher.stop()
         if not record.stream:
-            body = (
-                hit.body
-                if self.dialect.api == "chat"
-                else orjson.dumps(self.dialect.render(hit.completion, inbound))  # type: ignore[arg-type]
-            )
+            if self.dialect.api == "chat":
+                body = hit.body
+            else:
+                inbound.answer = self.dialect.render(hit.completion, inbound)  # type: ignore[arg-type]
+                body = orjson.dumps(inbound.answer)
             if record.debug:
                 record.response_body = body
             await send_response(call.send, 200, body, gateway_headers(record))
@@ -180,9 +217,11 @@ class AnswerEndpoint(ProxiedEndpoint):
                     deadline,
                     native.committed,
                 )
-                return opened, native.encoder(alias)
-            request = call.request_for(route, inbound.chat)
-            opened = await open_stream(route, adapter, request, record, deadline)
+                return opened, native.encoder(inbound, alias)
+            upstream = self._translated(call, inbound, route, adapter, stream=True)
+            opened = await open_upstream(
+                route, upstream, adapter.stream_translator(), adapter.error, record, deadline
+            )
             return opened, self.dialect.encoder(inbound, alias)
 
         routes = call.runtime.router.plan(call.alias)

@@ -17,7 +17,7 @@ class NoEmbeddingsAPI(UpstreamFailure):
 
 
 class Embeddings(ProxiedEndpoint):
-    endpoint = "embeddings"
+    api = "embeddings"
 
     def parse(self, body: bytes) -> dict[str, Any]:
         return parse_embeddings_request(body)  # type: ignore[return-value]

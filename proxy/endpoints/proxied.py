@@ -77,7 +77,9 @@ class Call:
 
 
 class ProxiedEndpoint:
-    endpoint = ""
+    api = ""  # the log's and the metrics' name for this API
+    # Rate limits and budgets apply (False for what no provider bills: token counting).
+    admits = True
 
     def __init__(self, gateway: Gateway, observer: Observer) -> None:
         self._gateway = gateway
@@ -86,6 +88,10 @@ class ProxiedEndpoint:
     def parse(self, body: bytes) -> Any:
         """The validated request; raises InvalidRequest."""
         raise NotImplementedError
+
+    async def prepare(self, principal: Principal, parsed: Any) -> None:
+        """Complete the request from stored state before limits see it (a Responses
+        request's previous_response_id, say)."""
 
     def internal(self, parsed: Any) -> dict[str, Any]:
         """The parsed request in the shape limits, budgets and routing work on."""
@@ -100,7 +106,7 @@ class ProxiedEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = RequestRecord(
-            request_id(scope), perf_counter(), endpoint=self.endpoint, arrived_at=time.time()
+            request_id(scope), perf_counter(), api=self.api, arrived_at=time.time()
         )
         record.client_request_id = scope["state"].get("client_request_id")
         runtime = self._gateway.runtime
@@ -143,6 +149,7 @@ class ProxiedEndpoint:
         if record.debug:
             record.request_body = body
         parsed = self.parse(body)
+        await self.prepare(principal, parsed)
         request = self.internal(parsed)
         user = request.get("user")
         record.end_user = user if isinstance(user, str) else None
@@ -152,7 +159,7 @@ class ProxiedEndpoint:
         deadline = asyncio.get_running_loop().time() + runtime.config.retry.deadline_s
         services = self._gateway.services
         admission = None
-        if services is not None:
+        if services is not None and self.admits:
             admission = services.access.admit(principal, alias, request)  # 429, 402
             record.extra_headers = admission.headers
         try:

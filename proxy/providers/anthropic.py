@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -57,6 +58,16 @@ class AnthropicAdapter:
         )
         headers = {**self._headers, "X-Request-Id": request_id}
         return UpstreamRequest(self._url, headers, orjson.dumps(body), dropped)
+
+    def native_request(
+        self, body: Mapping[str, Any], *, request_id: str, beta: str | None, path: str = ""
+    ) -> UpstreamRequest:
+        """A Messages API body sent as it is (a client that speaks it): `path` "" for
+        /messages, "/count_tokens" to count. The client's beta features go along."""
+        headers = {**self._headers, "X-Request-Id": request_id}
+        if beta:
+            headers["anthropic-beta"] = beta
+        return UpstreamRequest(self._url + path, headers, orjson.dumps(body))
 
     def chat_response(self, body: bytes) -> ChatCompletion:
         return from_anthropic_message(load_object(body), int(time.time()))

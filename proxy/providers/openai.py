@@ -64,6 +64,7 @@ class OpenAIAdapter:
     kept_extensions: frozenset[str] = frozenset()
 
     def __init__(self, config: ProviderConfig) -> None:
+        self._base_url = config.base_url
         self._url = f"{config.base_url}/chat/completions"
         self._embeddings_url = f"{config.base_url}/embeddings"
         headers = {"Content-Type": "application/json", **config.headers}
@@ -95,6 +96,13 @@ class OpenAIAdapter:
         dropped = self.adjust(body)
         headers = {**self._headers, "X-Request-Id": request_id}
         return UpstreamRequest(self._url, headers, orjson.dumps(body), dropped)
+
+    def native_request(
+        self, path: str, body: Mapping[str, Any], *, request_id: str
+    ) -> UpstreamRequest:
+        """A body of another of the server's APIs (`/responses`), sent as it is."""
+        headers = {**self._headers, "X-Request-Id": request_id}
+        return UpstreamRequest(self._base_url + path, headers, orjson.dumps(body))
 
     def adjust(self, body: dict[str, Any]) -> tuple[str, ...]:
         """Fit the body to this server's dialect; return the parameters left out."""

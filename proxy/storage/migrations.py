@@ -149,6 +149,26 @@ CREDENTIALS_V1 = (
     """,
 )
 
+# The request log names the API a request used (chat, responses, messages, ...): with
+# three dialects answering on one alias, that is what a row's "endpoint" meant.
+API_COLUMN_V1 = ("ALTER TABLE requests RENAME COLUMN endpoint TO api",)
+
+# Responses API state (`store`, `previous_response_id`): see proxy.storage.responses.
+STORED_RESPONSES_V1 = (
+    """
+    CREATE TABLE stored_responses (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,                  -- user:<name> or the static key's key_ref
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        previous_id TEXT,
+        input TEXT NOT NULL,                  -- this turn's input items, JSON
+        response TEXT NOT NULL                -- the Response as the client got it, JSON
+    )
+    """,
+    "CREATE INDEX stored_responses_expiry ON stored_responses (expires_at)",
+)
+
 MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("001_request_log", REQUESTS_V1),
     ("002_accounts", ACCOUNTS_V1),
@@ -156,6 +176,8 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("004_credentials", CREDENTIALS_V1),
     ("005_audit_log", AUDIT_V1),
     ("006_key_ids", KEY_IDS_V1),
+    ("007_api_column", API_COLUMN_V1),
+    ("008_stored_responses", STORED_RESPONSES_V1),
 ]
 
 

@@ -17,7 +17,7 @@ class FailedAttempt:
 class RequestRow:
     request_id: str  # the gateway's own, unique
     ts: float  # unix seconds, arrival
-    endpoint: str
+    api: str
     key_name: str | None
     owner: str | None
     tenant: str | None

@@ -40,7 +40,7 @@ BACKLOG_BATCH = 5000
 ISOLATION_RETRIES = 25
 
 _INSERT_REQUEST = (
-    "INSERT OR IGNORE INTO requests (request_id, ts, endpoint, key_name, owner, tenant, "
+    "INSERT OR IGNORE INTO requests (request_id, ts, api, key_name, owner, tenant, "
     "end_user, agent, alias, provider, route_model, attempts, failed_attempts, outcome, "
     "http_status, error_type, error_message, streamed, cached, prompt_tokens, "
     "completion_tokens, cached_tokens, usage_estimated, cost_nano, saved_cost_nano, "
@@ -275,7 +275,7 @@ def _request_values(r: RequestRow) -> tuple[object, ...]:
     return (
         r.request_id,
         r.ts,
-        r.endpoint,
+        r.api,
         r.key_name,
         r.owner,
         r.tenant,

@@ -22,7 +22,7 @@ def row(i: int, **changes: object) -> RequestRow:
     base = RequestRow(
         request_id=f"r{i}",
         ts=NOW - (i % 3) * 3600,
-        endpoint="chat",
+        api="chat",
         key_name=f"k{i % 2}",
         owner="team" if i % 2 else None,
         tenant=None,

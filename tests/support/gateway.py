@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import uvicorn
@@ -53,6 +54,12 @@ class RunningGateway:
     def openai(self, key: str = KEY, **kwargs: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             base_url=f"{self.url}/v1", api_key=key, max_retries=0, timeout=30, **kwargs
+        )
+
+    def anthropic(self, key: str = KEY, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """The anthropic SDK as its users point it at a gateway (ANTHROPIC_BASE_URL)."""
+        return anthropic.AsyncAnthropic(
+            base_url=self.url, api_key=key, max_retries=0, timeout=30, **kwargs
         )
 
     def http(self) -> httpx.AsyncClient:
