@@ -18,9 +18,12 @@ import pytest
 from tests.conftest import GatewayFactory
 from tests.dialects.conftest import ENV, ROUTE_KINDS, script_tool_call
 from tests.support.configs import alias, gateway_toml, provider
-from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_anthropic import FakeAnthropic, text_block
+from tests.support.fake_anthropic import error_event as claude_error_event
+from tests.support.fake_anthropic import stream_events as claude_stream
 from tests.support.fake_openai import FakeOpenAI, rate_limit_error
-from tests.support.fake_upstream import json_reply
+from tests.support.fake_openai import stream_events as openai_stream_events
+from tests.support.fake_upstream import Reset, json_reply, sse_reply
 from tests.support.gateway import KEY, RunningGateway
 from tests.test_accounting import wait_rows
 
@@ -302,3 +305,26 @@ async def test_every_request_has_its_log_row(gw: RunningGateway) -> None:
         ("messages", 400),
     ]
     assert found[0]["cost_nano"] > 0 and not found[1]["cost_nano"]
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+async def test_a_stream_that_fails_midway_ends_with_an_error_event(
+    gw: RunningGateway, fakes: dict[str, Any], model: str
+) -> None:
+    if model == "claude":  # native: Claude's own error event, after content went out
+        events = claude_stream([text_block("one two three four")])[:4]
+        fakes["claude"].enqueue(sse_reply(fakes["claude"], [*events, claude_error_event()]))
+    else:  # translated: the connection drops after the first words
+        words = openai_stream_events(["one ", "two "])[:3]
+        fakes["gpt"].enqueue(sse_reply(fakes["gpt"], [*words, Reset()]))
+    async with gw.anthropic() as client:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            async with client.messages.stream(
+                model=model, max_tokens=64, messages=[{"role": "user", "content": "go"}]
+            ) as stream:
+                async for _ in stream:
+                    pass
+    assert "mid-stream" in str(caught.value.body)
+    rows = await wait_rows(Path(gw.config.storage.database), 1)
+    assert rows[-1]["error_type"] == "upstream_stream_error"
+    assert rows[-1]["cost_nano"] > 0  # what was generated is still paid for

@@ -19,8 +19,11 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.dialects.conftest import ENV, ROUTE_KINDS, routes_toml, script_tool_call
+from tests.support.fake_anthropic import stream_events as claude_stream
+from tests.support.fake_anthropic import text_block
 from tests.support.fake_openai import rate_limit_error
-from tests.support.fake_upstream import json_reply
+from tests.support.fake_responses import message_item, response_events, response_object
+from tests.support.fake_upstream import Reset, json_reply, sse_reply
 from tests.support.gateway import KEY, RunningGateway
 from tests.test_accounting import wait_rows
 
@@ -238,3 +241,40 @@ async def test_fallback_rate_limit_and_log_rows(gw: RunningGateway, fakes: dict[
         ("responses", 429),
         ("responses", 400),
     ]
+
+
+@pytest.mark.parametrize("model", ["gpt", "claude"])
+async def test_a_stream_that_fails_midway_ends_with_response_failed(
+    gw: RunningGateway, fakes: dict[str, Any], model: str
+) -> None:
+    if model == "gpt":  # native: OpenAI's own events, then the connection drops
+        response = response_object([message_item("one two three four")])
+        events = response_events(response)[:6]
+        fakes["gpt"].enqueue(sse_reply(fakes["gpt"], [*events, Reset()]))
+    else:  # translated
+        events = claude_stream([text_block("one two three four")])[:4]
+        fakes["claude"].enqueue(sse_reply(fakes["claude"], [*events, Reset()]))
+    async with (
+        gw.http() as http,
+        http.stream(
+            "POST",
+            "/v1/responses",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"model": model, "input": "go", "stream": True},
+        ) as streamed,
+    ):
+        body = (await streamed.aread()).decode()
+    events_seen = [
+        orjson.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")
+    ]
+    assert any(e["type"] == "response.output_text.delta" for e in events_seen)
+    last = events_seen[-1]
+    assert last["type"] == "response.failed"
+    assert (
+        last["response"]["status"] == "failed"
+        and last["response"]["error"]["code"] == "server_error"
+    )
+    assert last["sequence_number"] == events_seen[-2]["sequence_number"] + 1
+    async with gw.openai() as client:  # a failed response is not kept
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.retrieve(last["response"]["id"])

@@ -1,4 +1,5 @@
-"""Hypothesis against the chat endpoint: any body, any headers -> an envelope, never a 500.
+"""Hypothesis against the answer endpoints (chat completions, Messages, Responses): any
+body, any headers -> an answer or the API's error shape, never a 500.
 
 Every provider type is behind an alias (mock, and strict fakes of OpenAI, Anthropic, Gemini,
 DeepSeek and Mistral), so each adapter's translation meets every odd shape. The gateway and
@@ -187,3 +188,145 @@ def test_any_request_gets_an_answer_or_an_envelope(
         assert set(error) == {"message", "type", "param", "code"}
         assert isinstance(error["message"], str) and error["message"]
         assert 400 <= response.status_code < 500
+
+
+# The Anthropic Messages API's shapes, with odd values inside.
+anthropic_sources = json_values | st.fixed_dictionaries(
+    {"type": st.sampled_from(["base64", "url", "text", "content", "file", "x"])},
+    optional={"media_type": json_values, "data": json_values, "url": json_values},
+)
+anthropic_blocks = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(
+            ["text", "image", "document", "tool_use", "tool_result", "thinking", "x"]
+        )
+    },
+    optional={
+        "text": json_values,
+        "source": anthropic_sources,
+        "id": json_values,
+        "name": json_values,
+        "input": json_values,
+        "tool_use_id": json_values,
+        "content": json_values | st.lists(json_values, max_size=2),
+        "is_error": json_values,
+        "thinking": json_values,
+        "signature": json_values,
+    },
+)
+messages_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.sampled_from([*ALIASES, "unknown"]) | json_values,
+        "max_tokens": st.integers(-5, 50) | json_values,
+        "messages": json_values
+        | st.lists(
+            st.fixed_dictionaries(
+                {"role": st.sampled_from(["user", "assistant", "system", 3])},
+                optional={"content": json_values | st.lists(anthropic_blocks, max_size=3)},
+            ),
+            max_size=3,
+        ),
+        "system": json_values | st.lists(anthropic_blocks, max_size=2),
+        "tools": json_values
+        | st.lists(
+            st.fixed_dictionaries(
+                {"name": json_values},
+                optional={"input_schema": json_values, "type": json_values},
+            ),
+            max_size=2,
+        ),
+        "tool_choice": json_values
+        | st.fixed_dictionaries({"type": st.sampled_from(["auto", "any", "tool", "none", "x"])}),
+        "thinking": json_values
+        | st.fixed_dictionaries(
+            {"type": st.sampled_from(["enabled", "adaptive", "disabled"])},
+            optional={"budget_tokens": st.integers(-1, 5000) | json_values},
+        ),
+        "output_config": json_values,
+        "stop_sequences": json_values,
+        "metadata": json_values,
+        "stream": st.booleans() | json_values,
+        "top_k": json_values,
+    },
+)
+# The Responses API's shapes, with odd values inside.
+responses_items = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(
+            ["message", "function_call", "function_call_output", "reasoning", "web_search_call"]
+        )
+        | json_values,
+        "role": st.sampled_from(["user", "assistant", "developer", "x"]) | json_values,
+        "content": json_values
+        | st.lists(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["input_text", "output_text", "input_image", "x"])},
+                optional={"text": json_values, "image_url": json_values},
+            ),
+            max_size=2,
+        ),
+        "call_id": json_values,
+        "name": json_values,
+        "arguments": json_values,
+        "output": json_values,
+        "encrypted_content": json_values | st.text(max_size=12).map(lambda t: f"gw1:{t}"),
+        "summary": json_values,
+    },
+)
+responses_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.sampled_from([*ALIASES, "unknown"]) | json_values,
+        "input": json_values | st.lists(responses_items, max_size=3),
+        "instructions": json_values,
+        "tools": json_values
+        | st.lists(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["function", "web_search"]) | json_values},
+                optional={"name": json_values, "parameters": json_values},
+            ),
+            max_size=2,
+        ),
+        "tool_choice": json_values,
+        "text": json_values | st.fixed_dictionaries({"format": response_formats}),
+        "reasoning": json_values,
+        "max_output_tokens": st.integers(-5, 50) | json_values,
+        "previous_response_id": json_values,
+        "store": json_values,
+        "stream": st.booleans() | json_values,
+        "metadata": json_values,
+    },
+)
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=messages_bodies.map(encode) | json_values.map(encode) | st.binary(max_size=100))
+def test_any_messages_request_gets_an_answer_or_anthropics_error(gateway: str, body: bytes) -> None:
+    with httpx.Client(base_url=gateway, timeout=10) as http:
+        response = http.post("/v1/messages", content=body, headers={"x-api-key": KEY})
+    assert response.status_code != 500 and response.status_code < 502, response.text
+    if response.status_code >= 400:
+        data = response.json()
+        assert data["type"] == "error" and set(data["error"]) == {"type", "message"}
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=responses_bodies.map(encode) | json_values.map(encode) | st.binary(max_size=100))
+def test_any_responses_request_gets_an_answer_or_an_envelope(gateway: str, body: bytes) -> None:
+    with httpx.Client(base_url=gateway, timeout=10) as http:
+        response = http.post(
+            "/v1/responses", content=body, headers={"Authorization": f"Bearer {KEY}"}
+        )
+    assert response.status_code != 500 and response.status_code < 502, response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
