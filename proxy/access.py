@@ -68,6 +68,16 @@ class AccessControl:
     def thresholds(self) -> tuple[float, ...]:
         return self._config.alert_thresholds
 
+    def admit_free(self, principal: Principal) -> Admission:
+        """A request no provider bills (counting tokens): it counts against the key's
+        requests per minute, and nothing else."""
+        admission = Admission()
+        limits = Limits(rpm=principal.rpm, tpm=None)
+        if limits.any:
+            admission.rate = self.limiter.reserve(principal.key_ref, limits, 0)
+            admission.headers = admission.rate.headers
+        return admission
+
     def admit(self, principal: Principal, alias: Alias, request: Mapping[str, Any]) -> Admission:
         admission = Admission()
         limits = Limits(rpm=principal.rpm, tpm=principal.tpm)

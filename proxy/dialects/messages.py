@@ -107,7 +107,8 @@ def native_body(body: dict[str, Any], model: str, cap: int | None) -> dict[str, 
         native["max_tokens"] = min(body["max_tokens"], cap)
     messages = body.get("messages")
     if isinstance(messages, list) and any(_unsigned_thinking(m) for m in messages):
-        native["messages"] = [_signed_only(m) if _unsigned_thinking(m) else m for m in messages]
+        kept = (_signed_only(m) if _unsigned_thinking(m) else m for m in messages)
+        native["messages"] = [m for m in kept if m is not None]
     return native
 
 
@@ -119,13 +120,13 @@ def _unsigned_thinking(message: Any) -> bool:
     )
 
 
-def _signed_only(message: dict[str, Any]) -> dict[str, Any]:
+def _signed_only(message: dict[str, Any]) -> dict[str, Any] | None:
     content = [
         b
         for b in message["content"]
         if not (b.get("type") == "thinking" and not b.get("signature"))
     ]
-    return {**message, "content": content}
+    return {**message, "content": content} if content else None  # nothing left: no turn
 
 
 class PassThrough:

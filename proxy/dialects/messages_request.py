@@ -99,9 +99,19 @@ def to_chat_request(body: Mapping[str, Any], *, counting: bool = False) -> Trans
     _tools(body, out)
     _reasoning(body, chat)
     _format(body.get("output_config"), chat)
-    if out.native_only is None:  # else no adapter will see it
-        check_chat_request(chat)  # what the translation produced is a request adapters accept
+    check_translation(out)
     return out
+
+
+def check_translation(out: Translated) -> None:
+    """What the translation produced is a request the adapters (and the gateway's own
+    estimates) accept. A request only native routes can serve may translate to no
+    message at all: its chat shape still has to be sound for the estimates."""
+    chat = out.chat
+    if out.native_only is not None and not chat.get("messages"):
+        check_chat_request({**chat, "messages": [{"role": "user", "content": ""}]})
+    else:
+        check_chat_request(chat)
 
 
 def _system(system: Any) -> list[dict[str, Any]]:
@@ -124,7 +134,7 @@ def _messages(message: Any, param: str, out: Translated) -> list[dict[str, Any]]
     if not isinstance(message, dict):
         raise InvalidRequest(f"{param}: must be an object", param=param)
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(f"{param}.role: must be 'user' or 'assistant'", param=f"{param}.role")
     content = message.get("content")
     if isinstance(content, str):
@@ -345,7 +355,7 @@ def _reasoning(body: Mapping[str, Any], chat: dict[str, Any]) -> None:
     thinking = body.get("thinking")
     config = body.get("output_config")
     effort = config.get("effort") if isinstance(config, dict) else None
-    if effort is not None and effort not in _EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in _EFFORTS):
         raise InvalidRequest(
             "output_config.effort: must be low, medium, high, xhigh or max",
             param="output_config.effort",

@@ -95,8 +95,10 @@ def to_message(completion: ChatCompletion, *, show_thinking: bool) -> dict[str, 
     content = message.get("content")
     if isinstance(content, list):  # some servers answer in parts
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if content:
-        blocks.append({"type": "text", "text": content})
+    refusal = message.get("refusal")
+    text = (content or "") + (refusal if isinstance(refusal, str) else "")
+    if text:
+        blocks.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         blocks.append(
@@ -108,6 +110,8 @@ def to_message(completion: ChatCompletion, *, show_thinking: bool) -> dict[str, 
             }
         )
     finish = choice.get("finish_reason") if choice is not None else None
+    if refusal:
+        finish = "content_filter"
     return {
         "id": message_id(),
         "type": "message",
@@ -141,12 +145,15 @@ class MessagesEncoder(DeltaEncoder):
         self._block: str | None = None  # the open block's type
         self._tool: int | None = None  # the chat tool-call index of the open tool block
         self._tools: set[int] = set()  # every tool call's index seen so far
+        self._arguments = ""  # the open tool block's arguments, sent whole when it closes
+        self._refused = False
 
     def finish(self) -> bytes:
         usage = anthropic_usage(self._usage)
         if self._usage is None:  # never reported: what went through, estimated
             usage["output_tokens"] = self.completion_tokens
-        stop_reason = STOP_REASONS.get(self._finish or "stop", "end_turn")
+        finish = "content_filter" if self._refused else self._finish or "stop"
+        stop_reason = STOP_REASONS.get(finish, "end_turn")
         delta = {"stop_reason": stop_reason, "stop_sequence": None}
         return (
             self._start()
@@ -183,9 +190,13 @@ class MessagesEncoder(DeltaEncoder):
         if thinking and self._show_thinking:
             out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
             out += self._block_delta({"type": "thinking_delta", "thinking": thinking})
-        if delta.get("content"):
+        refusal = delta.get("refusal")
+        if refusal:
+            self._refused = True
+        text = (delta.get("content") or "") + (refusal or "")
+        if text:
             out += self._open("text", {"type": "text", "text": ""})
-            out += self._block_delta({"type": "text_delta", "text": delta["content"]})
+            out += self._block_delta({"type": "text_delta", "text": text})
         for call in delta.get("tool_calls") or ():
             out += self._tool_delta(call)
         return out
@@ -210,7 +221,7 @@ class MessagesEncoder(DeltaEncoder):
             self._tool = index
         arguments = function.get("arguments")
         if arguments:
-            out += self._block_delta({"type": "input_json_delta", "partial_json": arguments})
+            self._arguments += arguments
         return out
 
     def _open(self, kind: str, block: dict[str, Any]) -> bytes:
@@ -225,8 +236,15 @@ class MessagesEncoder(DeltaEncoder):
     def _close(self) -> bytes:
         if self._block is None:
             return b""
-        self._block, self._tool = None, None
-        return event("content_block_stop", {"type": "content_block_stop", "index": self._index})
+        out = b""
+        if self._tool is not None:
+            # The arguments in one piece, as an object: the SDK parses every fragment's
+            # sum as JSON, and an upstream's broken arguments would crash it.
+            arguments = orjson.dumps(tool_input(self._arguments)).decode()
+            out = self._block_delta({"type": "input_json_delta", "partial_json": arguments})
+        self._block, self._tool, self._arguments = None, None, ""
+        stop = {"type": "content_block_stop", "index": self._index}
+        return out + event("content_block_stop", stop)
 
     def _block_delta(self, delta: dict[str, Any]) -> bytes:
         data = {"type": "content_block_delta", "index": self._index, "delta": delta}

@@ -134,16 +134,17 @@ def native_body(inbound: ResponsesInbound, model: str, cap: int | None) -> dict[
 
 
 def _for_openai(item: Any) -> Any:
-    """An input item as OpenAI takes it with `store: false`: no ids it never stored
-    (its reasoning items keep theirs, with the encrypted content that stands for them);
-    the gateway's own reasoning items, for other providers, left out."""
+    """An input item as OpenAI takes it with `store: false`: no ids it never stored."""
     if not isinstance(item, dict):
         return item
     if item.get("type") == "reasoning":
+        # Only OpenAI's own, with the encrypted content that stands for them: any other
+        # (the gateway's, or a summary another provider's thoughts became) is refused
+        # as "not found" under store: false.
         content = item.get("encrypted_content")
-        if isinstance(content, str) and content.startswith(STATE_PREFIX):
-            return None
-        return item
+        if isinstance(content, str) and not content.startswith(STATE_PREFIX):
+            return item
+        return None
     if "id" in item:
         return {k: v for k, v in item.items() if k != "id"}
     return item

@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
-from proxy.dialects.messages_request import Translated
+from proxy.dialects.messages_request import Translated, check_translation
 from proxy.errors import InvalidRequest
-from proxy.validation import MAX_INT, check_chat_request
+from proxy.validation import MAX_INT
 
 STATE_PREFIX = "gw1:"
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
@@ -116,9 +116,16 @@ def to_chat_request(body: Mapping[str, Any], items: list[Any]) -> Translated:
     _tools(body, out)
     _text(body.get("text"), out)
     _refusals(body, out)
-    if out.native_only is None:
-        check_chat_request(chat)
+    check_translation(out)
+    _include(body.get("include"))
     return out
+
+
+def _include(include: Any) -> None:
+    if include is not None and not (
+        isinstance(include, list) and all(isinstance(i, str) for i in include)
+    ):
+        raise InvalidRequest("'include' must be an array of strings", param="include")
 
 
 def _messages(items: list[Any], out: Translated) -> list[dict[str, Any]]:
@@ -129,6 +136,8 @@ def _messages(items: list[Any], out: Translated) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise InvalidRequest(f"{param} must be an object", param=param)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise InvalidRequest(f"{param}.type must be a string", param=f"{param}.type")
         if (kind == "message" and item.get("role") == "assistant") or kind in _ASSISTANT_ITEMS:
             if turn is None:
                 turn = AssistantTurn()
@@ -146,10 +155,8 @@ def _messages(items: list[Any], out: Translated) -> list[dict[str, Any]]:
                 f"{param}: item references are not supported; send the item itself",
                 param=param,
             )
-        elif isinstance(kind, str):
-            out.needs_native(f"{param}: '{kind}' items")
         else:
-            raise InvalidRequest(f"{param}.type must be a string", param=f"{param}.type")
+            out.needs_native(f"{param}: '{kind}' items")
     if turn is not None:
         messages.append(turn.message())
     return messages
@@ -210,7 +217,7 @@ class AssistantTurn:
 
 def _message(item: dict[str, Any], param: str, out: Translated) -> dict[str, Any]:
     role = item.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(
             f"{param}.role must be one of user, assistant, system, developer",
             param=f"{param}.role",
@@ -261,7 +268,9 @@ def _part(part: Any, param: str, out: Translated) -> list[dict[str, Any]]:
         audio = part.get("input_audio")
         if not isinstance(audio, dict):
             raise InvalidRequest(f"{param}.input_audio is required", param=f"{param}.input_audio")
-        return [{"type": "input_audio", "input_audio": audio}]
+        data = _string(audio, "data", f"{param}.input_audio")
+        audio_format = _string(audio, "format", f"{param}.input_audio")
+        return [{"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}]
     raise InvalidRequest(f"{param}.type '{kind}' is not a known content part", param=param)
 
 
@@ -308,7 +317,7 @@ def _scalars(body: Mapping[str, Any], out: Translated) -> None:
             raise InvalidRequest("'reasoning' must be an object", param="reasoning")
         effort = reasoning.get("effort")
         if effort is not None:
-            if effort not in _EFFORTS:
+            if not isinstance(effort, str) or effort not in _EFFORTS:
                 raise InvalidRequest(
                     f"'reasoning.effort' must be one of {', '.join(sorted(_EFFORTS))}",
                     param="reasoning.effort",
@@ -355,7 +364,11 @@ def _tools(body: Mapping[str, Any], out: Translated) -> None:
             name = _string(choice, "name", "tool_choice")
             chat["tool_choice"] = {"type": "function", "function": {"name": name}}
         elif kind == "allowed_tools":
-            allowed = {t.get("name") for t in _list(choice.get("tools"), "tool_choice.tools")}
+            allowed = {
+                t.get("name")
+                for t in _list(choice.get("tools"), "tool_choice.tools")
+                if isinstance(t, dict) and isinstance(t.get("name"), str)
+            }
             functions = [f for f in functions if f["function"]["name"] in allowed]
             mode = choice.get("mode", "auto")
             if mode not in ("auto", "required"):

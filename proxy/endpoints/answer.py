@@ -85,7 +85,10 @@ class AnswerEndpoint(ProxiedEndpoint):
         key = ""
         if cache is not None:
             scope = f"{cache_scope(call)}|{self.dialect.api}"
-            key = cache_key(call.alias.name, scope, inbound.chat)
+            # Another API's request says more than its chat shape (hosted tools, fields
+            # only its native routes read): its own body is what must match.
+            shape = inbound.chat if self.dialect.api == "chat" else inbound.body
+            key = cache_key(call.alias.name, scope, shape)
             hit = cache.get(key)
             record.cache_status = "MISS" if hit is None else "HIT"
             if hit is not None:
@@ -156,7 +159,7 @@ class AnswerEndpoint(ProxiedEndpoint):
             return self.dialect.render(answer.completion, inbound)  # type: ignore[arg-type]
         body = dict(answer.body)
         if isinstance(inbound, ResponsesInbound):
-            body["id"] = inbound.response_id
+            body["id"] = inbound.response_id  # the rest matches: the bodies did
         return body
 
     def _translated(

@@ -4,7 +4,8 @@ The alias's first route answers when it is Claude (Anthropic's own count_tokens
 endpoint, which is free); otherwise, or when that call fails, the gateway's estimate of
 the prompt (`proxy.estimate.estimate_prompt_tokens`: a token per four ASCII characters
 and per other character, plus message framing). `x-gateway-token-count` says which.
-Counting bills nothing, so budgets and rate limits are not charged.
+Counting bills nothing: it counts against a key's requests per minute, not its budget
+or tokens, and Claude's answers to it leave the route's circuit alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from proxy.dialects.base import Inbound
 from proxy.dialects.messages_request import to_chat_request
 from proxy.dialects.messages_response import anthropic_error
 from proxy.endpoints.proxied import Call, ProxiedEndpoint, gateway_headers, note_route
-from proxy.errors import GatewayError, UpstreamProtocolError
+from proxy.errors import (
+    Fault,
+    GatewayError,
+    UpstreamFailure,
+    UpstreamProtocolError,
+    UpstreamRequestError,
+)
 from proxy.estimate import estimate_prompt_tokens
 from proxy.providers.anthropic import AnthropicAdapter
 from proxy.providers.base import count, load_object
@@ -31,7 +38,7 @@ log = structlog.get_logger("proxy.endpoints.count_tokens")
 
 class CountTokens(ProxiedEndpoint):
     api = "count_tokens"
-    admits = False
+    billed = False
 
     def parse(self, body: bytes) -> Inbound:
         data = parse_json_object(body)
@@ -59,7 +66,8 @@ class CountTokens(ProxiedEndpoint):
         await send_response(call.send, 200, orjson.dumps({"input_tokens": counted}), headers)
 
     async def _ask(self, call: Call, inbound: Inbound, route: Route) -> int | None:
-        """Claude's own count; None (so: the estimate) when the route cannot answer."""
+        """Claude's own count; None (so: the estimate) when the route cannot answer. The
+        call stays out of the route's health: counting must not open its circuit."""
         adapter = call.adapter(route)
         assert isinstance(adapter, AnthropicAdapter)
         beta = next((v for k, v in call.scope["headers"] if k == b"anthropic-beta"), None)
@@ -69,25 +77,23 @@ class CountTokens(ProxiedEndpoint):
             beta=None if beta is None else beta.decode("latin-1"),
             path="/count_tokens",
         )
-
-        async def attempt(route: Route, deadline: float) -> int:
-            response = await route.provider.transport.send(upstream, deadline)
+        try:
+            response = await route.provider.transport.send(upstream, call.deadline)
             body = await response.read()
             if response.status != 200:
-                raise adapter.error(response.status, body, response.headers)
+                failure = adapter.error(response.status, body, response.headers)
+                if failure.fault is Fault.REQUEST:  # the request itself is wrong: say why
+                    failure.redact(call.runtime.scrubber.scrub)
+                    detail = failure.detail
+                    raise UpstreamRequestError(detail.status, detail.message, param=detail.param)
+                raise failure
             tokens = load_object(body).get("input_tokens")
             if not isinstance(tokens, int):
                 raise UpstreamProtocolError("count_tokens answered without input_tokens")
-            return count(tokens)
-
-        try:
-            _, tokens = await call.runtime.failover.run(
-                [route], attempt, call.record, call.deadline
+        except UpstreamFailure as failure:
+            log.warning(
+                "count_tokens_estimated", request_id=call.record.request_id, reason=failure.reason
             )
-        except GatewayError as error:
-            if error.status < 500:
-                raise  # the request itself is wrong: Claude said why
-            log.warning("count_tokens_estimated", request_id=call.record.request_id)
             return None
         note_route(call.record, route, ())
-        return tokens
+        return count(tokens)

@@ -78,8 +78,8 @@ class Call:
 
 class ProxiedEndpoint:
     api = ""  # the log's and the metrics' name for this API
-    # Rate limits and budgets apply (False for what no provider bills: token counting).
-    admits = True
+    # What no provider bills (token counting) counts against requests per minute only.
+    billed = True
 
     def __init__(self, gateway: Gateway, observer: Observer) -> None:
         self._gateway = gateway
@@ -159,8 +159,13 @@ class ProxiedEndpoint:
         deadline = asyncio.get_running_loop().time() + runtime.config.retry.deadline_s
         services = self._gateway.services
         admission = None
-        if services is not None and self.admits:
-            admission = services.access.admit(principal, alias, request)  # 429, 402
+        if services is not None:
+            access = services.access
+            admission = (  # 429, 402
+                access.admit(principal, alias, request)
+                if self.billed
+                else access.admit_free(principal)
+            )
             record.extra_headers = admission.headers
         try:
             async with DisconnectWatcher(receive) as watcher:

@@ -66,6 +66,10 @@ class AnthropicAdapter:
         /messages, "/count_tokens" to count. The client's beta features go along."""
         headers = {**self._headers, "X-Request-Id": request_id}
         if beta:
+            # Beta features the operator turned on for this provider stay on.
+            configured = next((k for k in headers if k.lower() == "anthropic-beta"), None)
+            if configured is not None:
+                beta = f"{headers.pop(configured)},{beta}"
             headers["anthropic-beta"] = beta
         return UpstreamRequest(self._url + path, headers, orjson.dumps(body))
 

@@ -29,8 +29,23 @@ PURGE_EVERY_S = 3600.0
 RETRY_DELAY_S = 1.0
 # A longer chain is a loop or an abuse; no conversation needs it.
 MAX_CHAIN = 1000
-# Past this many unwritten responses (a stuck disk), new ones are not kept.
-MAX_PENDING = 10_000
+# Past this much unwritten (a stuck disk), new responses are not kept.
+MAX_PENDING_BYTES = 256 * 1024 * 1024
+
+_CHAIN = """
+WITH RECURSIVE chain(id, owner, created_at, expires_at, previous_id, input, response, depth)
+AS (
+    SELECT id, owner, created_at, expires_at, previous_id, input, response, 0
+    FROM stored_responses WHERE id = ?
+    UNION ALL
+    SELECT s.id, s.owner, s.created_at, s.expires_at, s.previous_id, s.input, s.response,
+           chain.depth + 1
+    FROM stored_responses AS s JOIN chain ON s.id = chain.previous_id
+    WHERE chain.depth < ?
+)
+SELECT id, owner, created_at, expires_at, previous_id, input, response FROM chain
+ORDER BY depth
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +59,26 @@ class StoredResponse:
     response: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A response not yet written: as stored, and its JSON, encoded once."""
+
+    stored: StoredResponse
+    input_json: str
+    response_json: str
+
+    @property
+    def size(self) -> int:
+        return len(self.input_json) + len(self.response_json)
+
+
 class ResponseStore:
     def __init__(self, db: Database, retention_days: float, flush_interval_s: float) -> None:
         self._db = db
         self._retention_s = retention_days * 86400
         self._flush_interval_s = flush_interval_s
-        self._pending: dict[str, StoredResponse] = {}
+        self._pending: dict[str, Pending] = {}
+        self._pending_bytes = 0
         self._deleted: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -68,65 +97,66 @@ class ResponseStore:
         self, owner: str, previous_id: str | None, items: list[Any], response: dict[str, Any]
     ) -> None:
         """Keep a response (never blocks: written by the background task)."""
-        if len(self._pending) >= MAX_PENDING:
-            log.warning("response_not_stored", reason="store backlog", id=response["id"])
-            return
         now = time.time()
         stored = StoredResponse(
             response["id"], owner, now, now + self._retention_s, previous_id, items, response
         )
-        self._pending[stored.id] = stored
+        pending = Pending(stored, orjson.dumps(items).decode(), orjson.dumps(response).decode())
+        if self._pending_bytes + pending.size > MAX_PENDING_BYTES:
+            log.warning("response_not_stored", reason="store backlog", id=stored.id)
+            return
+        self._pending[stored.id] = pending
+        self._pending_bytes += pending.size
         self._wake.set()
 
     async def get(self, response_id: str, owner: str) -> StoredResponse | None:
-        stored = self._pending.get(response_id)
-        if stored is None and response_id not in self._deleted:
-            row = await self._db.fetchone(
-                "SELECT id, owner, created_at, expires_at, previous_id, input, response "
-                "FROM stored_responses WHERE id = ?",
-                (response_id,),
-            )
-            if row is not None:
-                stored = StoredResponse(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    orjson.loads(row[5]),
-                    orjson.loads(row[6]),
-                )
-        if stored is None or stored.owner != owner or stored.expires_at < time.time():
-            return None
-        return stored
+        chain = await self._chain(response_id, owner, 1)
+        return chain[0] if chain else None
 
     async def history(self, response_id: str, owner: str) -> list[Any] | None:
         """The conversation up to and including a response: every turn's input and
         output items, oldest first; None when it (or a link of it) does not exist."""
-        turns: list[StoredResponse] = []
-        current: str | None = response_id
-        while current is not None:
-            if len(turns) >= MAX_CHAIN:
-                return None
-            stored = await self.get(current, owner)
-            if stored is None:
-                return None
-            turns.append(stored)
-            current = stored.previous_id
+        turns = await self._chain(response_id, owner, MAX_CHAIN)
+        if not turns or turns[-1].previous_id is not None:
+            return None  # a link expired, was deleted, or the chain is too long
         items: list[Any] = []
         for stored in reversed(turns):
             items += stored.input
             items += stored.response.get("output") or []
         return items
 
+    async def _chain(self, response_id: str, owner: str, most: int) -> list[StoredResponse]:
+        """A response and those it continued, newest first, up to `most`; it stops at the
+        first that is missing or not the owner's (another's id does not exist for them)."""
+        chain: list[StoredResponse] = []
+        current: str | None = response_id
+        while current is not None and current in self._pending and len(chain) < most:
+            chain.append(self._pending[current].stored)
+            current = chain[-1].previous_id
+        if current is not None and len(chain) < most and current not in self._deleted:
+            rows = await self._db.fetchall(_CHAIN, (current, most - len(chain) - 1))
+            chain += [
+                StoredResponse(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), orjson.loads(r[6]))
+                for r in rows
+            ]
+        now = time.time()
+        for depth, stored in enumerate(chain):
+            if stored.owner != owner or stored.expires_at < now or stored.id in self._deleted:
+                return chain[:depth]
+        return chain
+
     async def delete(self, response_id: str, owner: str) -> bool:
         if await self.get(response_id, owner) is None:
             return False
-        self._pending.pop(response_id, None)
-        self._deleted.add(response_id)
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM stored_responses WHERE id = ?", (response_id,))
-        self._deleted.discard(response_id)
+        pending = self._pending.pop(response_id, None)
+        if pending is not None:
+            self._pending_bytes -= pending.size
+        self._deleted.add(response_id)  # until the row is gone, for readers meanwhile
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute("DELETE FROM stored_responses WHERE id = ?", (response_id,))
+        finally:
+            self._deleted.discard(response_id)
         return True
 
     async def flush(self) -> None:
@@ -135,15 +165,15 @@ class ResponseStore:
             return
         rows = [
             (
-                s.id,
-                s.owner,
-                s.created_at,
-                s.expires_at,
-                s.previous_id,
-                orjson.dumps(s.input).decode(),
-                orjson.dumps(s.response).decode(),
+                p.stored.id,
+                p.stored.owner,
+                p.stored.created_at,
+                p.stored.expires_at,
+                p.stored.previous_id,
+                p.input_json,
+                p.response_json,
             )
-            for s in batch
+            for p in batch
         ]
         async with self._db.transaction() as conn:
             await conn.executemany(
@@ -152,9 +182,10 @@ class ResponseStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-        for stored in batch:
-            if self._pending.get(stored.id) is stored:
-                del self._pending[stored.id]
+        for pending in batch:
+            if self._pending.get(pending.stored.id) is pending:
+                del self._pending[pending.stored.id]
+                self._pending_bytes -= pending.size
 
     async def purge(self) -> int:
         async with self._db.transaction() as conn:

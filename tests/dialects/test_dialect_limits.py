@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.dialects.conftest import ENV, routes_toml
+from tests.support.fake_upstream import json_reply
 from tests.support.gateway import RunningGateway
 
 ADMIN = "llmg_admin_for_dialect_limits"
@@ -54,6 +55,30 @@ async def test_rate_limits_speak_each_apis_shape(
     assert int(messages_limited.value.response.headers["retry-after"]) >= 1
     assert responses_limited.value.code == "rate_limit_exceeded"
     assert len(fakes["gem"].requests) == 1  # refused requests never reached a provider
+
+
+async def test_counting_tokens_is_rate_limited_but_never_trips_a_circuit(
+    gateway_factory: GatewayFactory, fakes: dict[str, Any]
+) -> None:
+    gw = await start(gateway_factory, fakes)
+    overloaded = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
+    fakes["claude"].enqueue(*[json_reply(overloaded, status=429) for _ in range(8)])
+    hello: Any = [{"role": "user", "content": "hi"}]
+    async with gw.anthropic() as client:
+        for _ in range(8):  # Claude refuses each count: the estimate answers instead
+            raw = await client.messages.with_raw_response.count_tokens(
+                model="claude-then-gpt", messages=hello
+            )
+            assert raw.headers["x-gateway-token-count"] == "estimate"
+        answer = await client.messages.with_raw_response.create(
+            model="claude-then-gpt", max_tokens=16, messages=hello
+        )
+    assert answer.headers["x-gateway-provider"] == "anthropic"  # its circuit stayed closed
+    secret = await user_key(gw, "team", {}, {"rpm": 1})
+    async with gw.anthropic(key=secret) as client:
+        await client.messages.count_tokens(model="gem", messages=hello)
+        with pytest.raises(anthropic.RateLimitError):
+            await client.messages.count_tokens(model="gem", messages=hello)
 
 
 def spent_nano(db: str, owner: str) -> int:

@@ -391,8 +391,7 @@ def test_a_stream_becomes_messages_events_golden() -> None:
         "content_block_delta",
         "content_block_stop",
         "content_block_start",
-        "content_block_delta",
-        "content_block_delta",
+        "content_block_delta",  # a tool's arguments go in one piece, when it closes
         "content_block_stop",
         "content_block_start",
         "content_block_delta",
@@ -421,7 +420,7 @@ def test_a_stream_becomes_messages_events_golden() -> None:
         for n, d in got
         if d.get("index") == 2 and n == "content_block_delta"
     ]
-    assert "".join(partial) == '{"a":1}'
+    assert partial == ['{"a":1}']
     delta = got[-2][1]
     assert delta["delta"]["stop_reason"] == "tool_use"
     assert delta["usage"]["input_tokens"] == 10 and delta["usage"]["output_tokens"] == 7
@@ -473,3 +472,37 @@ def test_errors_in_anthropics_shape(error: Any, status: int, kind: str) -> None:
     got_status, body = anthropic_error(error)
     assert got_status == status
     assert orjson.loads(body) == {"type": "error", "error": {"type": kind, "message": "x"}}
+
+
+def test_broken_tool_arguments_reach_the_client_as_an_object() -> None:
+    """The anthropic SDK parses a tool block's fragments as JSON and fails on garbage."""
+    encoder = MessagesEncoder("alias", show_thinking=False)
+    raw = encoder.encode_all(
+        [
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "a", "function": {"name": "f", "arguments": "{'a': 1"}}
+                    ]
+                }
+            )
+        ]
+    )
+    raw += encoder.finish()
+    deltas = [d["delta"] for n, d in events(raw) if n == "content_block_delta"]
+    assert deltas == [{"type": "input_json_delta", "partial_json": "{}"}]
+
+
+def test_a_refusal_is_text_with_the_refusal_stop_reason() -> None:
+    answer = completion({"role": "assistant", "content": None, "refusal": "I can't."}, "stop", {})
+    message = to_message(answer, show_thinking=False)
+    assert message["content"] == [{"type": "text", "text": "I can't."}]
+    assert message["stop_reason"] == "refusal"
+    encoder = MessagesEncoder("alias", show_thinking=False)
+    got = events(
+        encoder.encode_all([chunk({"refusal": "No."}), chunk({}, "stop")]) + encoder.finish()
+    )
+    assert [d["delta"] for n, d in got if n == "content_block_delta"] == [
+        {"type": "text_delta", "text": "No."}
+    ]
+    assert got[-2][1]["delta"]["stop_reason"] == "refusal"

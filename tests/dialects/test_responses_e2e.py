@@ -19,8 +19,10 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.dialects.conftest import ENV, ROUTE_KINDS, routes_toml, script_tool_call
+from tests.support.configs import alias
 from tests.support.fake_anthropic import stream_events as claude_stream
 from tests.support.fake_anthropic import text_block
+from tests.support.fake_gemini import response as gemini_response
 from tests.support.fake_openai import rate_limit_error
 from tests.support.fake_responses import message_item, response_events, response_object
 from tests.support.fake_upstream import Reset, json_reply, sse_reply
@@ -278,3 +280,51 @@ async def test_a_stream_that_fails_midway_ends_with_response_failed(
     async with gw.openai() as client:  # a failed response is not kept
         with pytest.raises(openai.NotFoundError):
             await client.responses.retrieve(last["response"]["id"])
+
+
+async def test_reasoning_from_another_provider_does_not_break_openai(
+    gw: RunningGateway, fakes: dict[str, Any]
+) -> None:
+    """Gemini's thoughts become a reasoning item with no encrypted content; OpenAI under
+    store: false answers "not found" to any reasoning item it cannot decrypt."""
+    thought = gemini_response([{"text": "Let me think.", "thought": True}, {"text": "Hi."}])
+    fakes["gem"].enqueue(json_reply(thought))
+    async with gw.openai() as client:
+        first = await client.responses.create(model="gem", input="hello")
+        assert [item.type for item in first.output] == ["reasoning", "message"]
+        second = await client.responses.create(
+            model="gpt", input="and now?", previous_response_id=first.id
+        )
+        replayed = [item.model_dump(exclude_unset=True) for item in first.output]
+        third = await client.responses.create(
+            model="gpt", input=[{"role": "user", "content": "hello"}, *replayed]
+        )
+    assert second.status == third.status == "completed"
+    sent = fakes["gpt"].requests[-1].body["input"]
+    assert [item.get("type", "message") for item in sent] == ["message", "message"]
+
+
+async def test_cached_answers_never_cross_native_only_features(
+    gateway_factory: GatewayFactory, fakes: dict[str, Any]
+) -> None:
+    cache = "[cache]\nenabled = true\n"
+    gw = await gateway_factory(
+        routes_toml(
+            fakes,
+            alias("gem-then-gpt", ("google", "gemini-2.5-flash"), ("openai", "gpt-4.1-mini")),
+            cache,
+        ),
+        env=ENV,
+    )
+    body: Any = {"model": "gem-then-gpt", "input": "news today?", "temperature": 0}
+    async with gw.http() as http:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        first = await http.post("/v1/responses", json=body, headers=auth)
+        again = await http.post("/v1/responses", json=body, headers=auth)
+        searching = await http.post(
+            "/v1/responses", json={**body, "tools": [{"type": "web_search"}]}, headers=auth
+        )
+    assert first.headers["x-cache"] == "MISS" and again.headers["x-cache"] == "HIT"
+    assert again.json()["id"] != first.json()["id"]  # a hit is a response of its own
+    assert searching.headers["x-cache"] == "MISS"
+    assert searching.headers["x-gateway-provider"] == "openai"
