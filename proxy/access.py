@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.auth import Principal
-from proxy.budgets import Account, BudgetLedger, Crossing
-from proxy.budgets import Reservation as BudgetReservation
+from proxy.budgets import Account, Crossing
 from proxy.config import BudgetsConfig
 from proxy.estimate import output_bound, prompt_bound
-from proxy.ratelimit import Limits, RateLimiter
-from proxy.ratelimit import Reservation as RateReservation
+from proxy.ratelimit import Limits
 from proxy.record import RequestRecord
 from proxy.router import Alias, Route
 from proxy.schema import max_output_tokens
+from proxy.state.base import BudgetReservation, Budgets, RateReservation, Rates
 
 
 @dataclass(slots=True)
@@ -54,40 +53,43 @@ class AccessControl:
     def __init__(
         self,
         config: BudgetsConfig,
-        limiter: RateLimiter,
-        ledger: BudgetLedger,
+        rates: Rates,
+        budgets: Budgets,
         on_crossing: Callable[[Crossing], None],
     ) -> None:
         self._config = config
         self._default_reserve = int(config.default_reserve_usd.scaleb(9))
-        self.limiter = limiter
-        self.ledger = ledger
+        self.rates = rates
+        self.budgets = budgets
         self._on_crossing = on_crossing
 
     @property
     def thresholds(self) -> tuple[float, ...]:
         return self._config.alert_thresholds
 
-    def admit_free(self, principal: Principal) -> Admission:
+    async def admit_free(self, principal: Principal) -> Admission:
         """A request no provider bills (counting tokens): it counts against the key's
         requests per minute, and nothing else."""
         admission = Admission()
         limits = Limits(rpm=principal.rpm, tpm=None)
         if limits.any:
-            admission.rate = self.limiter.reserve(principal.key_ref, limits, 0)
+            admission.rate = await self.rates.reserve(principal.key_ref, limits, 0)
             admission.headers = admission.rate.headers
         return admission
 
-    def admit(self, principal: Principal, alias: Alias, request: Mapping[str, Any]) -> Admission:
+    async def admit(
+        self, principal: Principal, alias: Alias, request: Mapping[str, Any]
+    ) -> Admission:
         admission = Admission()
         limits = Limits(rpm=principal.rpm, tpm=principal.tpm)
         accounts = budget_accounts(principal, self._config.alert_thresholds)
-        if limits.tpm is None and self.ledger.remaining(accounts) is None:
+        limited = any(a.limit_nano is not None for a in accounts)
+        if limits.tpm is None and not limited:
             # Nothing to bound: no token limit, no budget. Spend is still recorded.
             if limits.any:
-                admission.rate = self.limiter.reserve(principal.key_ref, limits, 0)
+                admission.rate = await self.rates.reserve(principal.key_ref, limits, 0)
                 admission.headers = admission.rate.headers
-            admission.budget = self.ledger.reserve(accounts, 0)
+            admission.budget = await self.budgets.reserve(accounts, 0)
             return admission
         routes = alias.routes
         shape = prompt_bound(request)
@@ -96,20 +98,20 @@ class AccessControl:
             for r in routes
         }
         cap = max_output_tokens(request)
-        if cap is None and (limits.tpm is not None or self.ledger.remaining(accounts) is not None):
-            admission.caps = self._caps(principal, limits, accounts, routes, prompts, request)
+        if cap is None:
+            admission.caps = await self._caps(principal, limits, accounts, routes, prompts, request)
         completions = {
             r: output_bound(request, admission.caps.get(r, cap or _model_limit(r))) for r in routes
         }
         worst = WorstCase(prompts, completions, _tier(request))
         if limits.any:
-            admission.rate = self.limiter.reserve(principal.key_ref, limits, worst.tokens())
+            admission.rate = await self.rates.reserve(principal.key_ref, limits, worst.tokens())
             admission.headers = admission.rate.headers
         if accounts:
-            admission.budget = self.ledger.reserve(accounts, self.worst_case_nano(worst))
+            admission.budget = await self.budgets.reserve(accounts, self.worst_case_nano(worst))
         return admission
 
-    def _caps(
+    async def _caps(
         self,
         principal: Principal,
         limits: Limits,
@@ -124,11 +126,11 @@ class AccessControl:
         choices = max(1, request.get("n") or 1)
         predicted = output_bound(request, 0)
         allowed: list[int] = []
-        available = self.limiter.available_tokens(principal.key_ref, limits)
+        available = await self.rates.available_tokens(principal.key_ref, limits)
         if available is not None:
             worst_prompt = max(prompts.values(), default=0)
             allowed.append((available - worst_prompt - predicted) // choices)
-        remaining = self.ledger.remaining(accounts)
+        remaining = await self.budgets.remaining(accounts)
         if remaining is not None:
             for route in routes:
                 if route.price is not None:
@@ -150,20 +152,20 @@ class AccessControl:
         ]
         return max(costs, default=self._default_reserve)
 
-    def settle(self, admission: Admission, record: RequestRecord) -> None:
+    async def settle(self, admission: Admission, record: RequestRecord) -> None:
         tokens = record.tokens
         if admission.rate is not None:
             used = tokens.prompt + tokens.completion if tokens else 0
-            self.limiter.settle(admission.rate, used)
+            await self.rates.settle(admission.rate, used)
         budget = admission.budget
         if budget is None:
             return
         if tokens is None:
-            self.ledger.release(budget)  # nothing reached a provider, nothing spent
+            await self.budgets.release(budget)  # nothing reached a provider, nothing spent
             return
         # An unknown price is charged at the reservation: never less than it could cost.
         cost = budget.amount if record.cost_nano is None else record.cost_nano
-        for crossing in self.ledger.settle(budget, cost):
+        for crossing in await self.budgets.settle(budget, cost):
             self._on_crossing(crossing)
 
 

@@ -1,8 +1,9 @@
 """Budget threshold alerts: a log line, a metric, and an optional webhook, once each.
 
 Each (period, account, threshold) fires once: the fact is kept in the database, so a
-restart does not repeat it. Webhooks are POSTed in the background with retries; a slow
-or failing receiver never delays a request.
+restart does not repeat it, and claimed in the shared state, so of all the workers and
+instances that see the crossing only one fires it. Webhooks are POSTed in the background
+with retries; a slow or failing receiver never delays a request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from proxy.accounts import audit
 from proxy.budgets import Crossing
 from proxy.metrics import Metrics
 from proxy.pricing import usd
+from proxy.state.base import Once
 from proxy.storage.database import Database
 
 log = structlog.get_logger("proxy.alerts")
@@ -28,8 +30,9 @@ WEBHOOK_TIMEOUT_S = 5.0
 
 
 class Alerter:
-    def __init__(self, db: Database, metrics: Metrics, webhook_url: str) -> None:
+    def __init__(self, db: Database, metrics: Metrics, webhook_url: str, once: Once) -> None:
         self._db = db
+        self._once = once
         self._metrics = metrics
         self._url = webhook_url
         self._fired: set[tuple[str, str, str, float]] = set()
@@ -60,6 +63,13 @@ class Alerter:
         if fact in self._fired:
             return
         self._fired.add(fact)
+        self._spawn(self._fire(crossing, fact))
+
+    async def _fire(self, crossing: Crossing, fact: tuple[str, str, str, float]) -> None:
+        """Once across the fleet: every process that sees the crossing asks, one fires."""
+        account = crossing.account
+        if not await self._once.first("alert:" + ":".join(str(part) for part in fact)):
+            return
         payload = {
             "event": "budget_threshold_crossed",
             "period": crossing.period,
@@ -74,9 +84,9 @@ class Alerter:
             "budget_threshold_crossed", **{k: v for k, v in payload.items() if k != "event"}
         )
         self._metrics.budget_alerts.labels(f"{crossing.threshold:g}").inc()
-        self._spawn(self._remember(fact, account.owner))
+        await self._remember(fact, account.owner)
         if self._session is not None:
-            self._spawn(self._post(payload))
+            await self._post(payload)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

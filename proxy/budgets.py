@@ -4,7 +4,8 @@ Before a request is sent, its worst-case cost is reserved against its key's and 
 user's budget for the current calendar month (UTC); when it ends the reservation is
 settled to the real cost, or released if it failed. A reservation that does not fit is
 refused (402). Spend is loaded at start-up from the request log's hourly roll-ups, so it
-survives restarts; everything in between is in memory and exact within one process.
+survives restarts. This ledger is exact within one process; `proxy.state.redis` keeps the
+same books in Redis for a fleet.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-
-import aiosqlite
 
 from proxy.errors import BudgetExceeded
 from proxy.pricing import usd
@@ -140,17 +139,3 @@ class BudgetLedger:
 
     def _balance(self, period: str, kind: str, name: str) -> _Balance:
         return self._balances.setdefault((period, kind, name), _Balance())
-
-
-async def month_spend(db: aiosqlite.Connection, now: float) -> dict[tuple[str, str], int]:
-    """This month's spend per user and per key, from the request log's roll-ups."""
-    spent: dict[tuple[str, str], int] = {}
-    for kind, column in (("user", "owner"), ("key", "key_ref")):
-        async with db.execute(
-            f"SELECT {column}, SUM(cost_nano) FROM usage_hourly "
-            f"WHERE hour >= ? AND {column} != '' GROUP BY {column}",
-            (month_start(now) // 3600 * 3600,),
-        ) as cursor:
-            for name, total in await cursor.fetchall():
-                spent[(kind, name)] = int(total or 0)
-    return spent

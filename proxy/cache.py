@@ -50,7 +50,7 @@ class ResponseCache:
         max_entries: int,
         max_bytes: int,
         ttl_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
         self._max_entries = max_entries

@@ -9,6 +9,7 @@
     ├── RequestTimeout        408     the body did not arrive in time
     ├── PayloadTooLarge       413
     ├── RateLimited           429
+    ├── StateUnavailable      503     the shared state (Redis) cannot be reached
     ├── InternalError         500     an unexpected exception (logged in full, never shown)
     ├── UpstreamRequestError  4xx     the upstream rejected the request itself (400, 413, 422)
     ├── AllRoutesFailed       502     every route failed; the message lists each attempt
@@ -110,6 +111,17 @@ class RequestTimeout(GatewayError):
     status = 408
     type = "invalid_request_error"
     code = "request_timeout"
+
+
+class StateUnavailable(GatewayError):
+    """503: the shared state (Redis) is unreachable and `[state] on_failure = "closed"`."""
+
+    status = 503
+    type = "api_error"
+    code = "state_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"retry-after": "1"})
 
 
 class RateLimited(GatewayError):

@@ -98,6 +98,14 @@ class Metrics:
         self.budget_alerts = Counter(
             "gateway_budget_alerts", "Budget threshold crossings.", ["threshold"], registry=r
         )
+        self.state_up = Gauge(
+            "gateway_state_backend_up",
+            "1 while the shared state (Redis) answers, 0 while it cannot be reached.",
+            registry=r,
+        )
+        self.state_errors = Counter(
+            "gateway_state_errors", "Calls to the shared state that failed.", registry=r
+        )
 
     def child(self, metric: Any, *labels: str) -> Any:
         """metric.labels(...) memoised: the label sets are bounded, the lookups per request."""

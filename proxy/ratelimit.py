@@ -124,15 +124,15 @@ def _headers(window: _Window, limits: Limits, now: float) -> dict[str, str]:
     if limits.rpm is not None:
         headers["x-ratelimit-limit-requests"] = str(limits.rpm)
         headers["x-ratelimit-remaining-requests"] = str(max(0, limits.rpm - len(window.entries)))
-        headers["x-ratelimit-reset-requests"] = _duration(_reset_s(window, now, limits, "requests"))
+        headers["x-ratelimit-reset-requests"] = duration(_reset_s(window, now, limits, "requests"))
     if limits.tpm is not None:
         headers["x-ratelimit-limit-tokens"] = str(limits.tpm)
         headers["x-ratelimit-remaining-tokens"] = str(max(0, limits.tpm - window.tokens))
-        headers["x-ratelimit-reset-tokens"] = _duration(_reset_s(window, now, limits, "tokens"))
+        headers["x-ratelimit-reset-tokens"] = duration(_reset_s(window, now, limits, "tokens"))
     return headers
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """OpenAI's reset format: '1s', '6m0s', '0.5s'."""
     if seconds < 60:
         return f"{round(seconds, 3):g}s"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from proxy.access import AccessControl
@@ -11,12 +10,11 @@ from proxy.accounts.keycache import DatabaseKeyStore
 from proxy.accounts.ownkeys import OwnKeys
 from proxy.accounts.store import AccountStore
 from proxy.alerts import Alerter
-from proxy.budgets import BudgetLedger, month_of, month_spend
-from proxy.cache import ResponseCache
 from proxy.config import GatewayConfig
 from proxy.metrics import Metrics
-from proxy.ratelimit import RateLimiter
 from proxy.scrubber import Scrubber
+from proxy.state.base import Answers, State
+from proxy.state.build import open_state
 from proxy.storage.database import Database
 from proxy.storage.responses import ResponseStore
 
@@ -30,8 +28,12 @@ class Services:
     keys: DatabaseKeyStore
     access: AccessControl
     alerter: Alerter
-    cache: ResponseCache | None
+    state: State
     responses: ResponseStore
+
+    @property
+    def cache(self) -> Answers | None:
+        return self.state.answers
 
     @classmethod
     async def open(
@@ -56,26 +58,19 @@ class Services:
         own_keys = OwnKeys(scrubber)
         keys = DatabaseKeyStore(accounts, credentials, own_keys)
         await keys.start()
-        now = time.time()
-        ledger = BudgetLedger(clock=time.time)
-        ledger.load(month_of(now), await month_spend(db.conn, now))
-        alerter = Alerter(db, metrics, config.alerts.webhook_url)
+        state = await open_state(config, db, metrics)
+        alerter = Alerter(db, metrics, config.alerts.webhook_url, state.once)
         await alerter.start()
-        access = AccessControl(config.budgets, RateLimiter(), ledger, alerter.crossed)
-        cache_config = config.cache
-        cache = (
-            ResponseCache(cache_config.max_entries, cache_config.max_bytes, cache_config.ttl_s)
-            if cache_config.enabled
-            else None
-        )
+        access = AccessControl(config.budgets, state.rates, state.budgets, alerter.crossed)
         responses = ResponseStore(
             db, config.responses.retention_days, config.responses.flush_interval_ms / 1000
         )
         await responses.start()
-        return cls(db, accounts, credentials, own_keys, keys, access, alerter, cache, responses)
+        return cls(db, accounts, credentials, own_keys, keys, access, alerter, state, responses)
 
     async def close(self) -> None:
         await self.responses.close()
         await self.keys.close()
         await self.alerter.close()
+        await self.state.close()
         await self.db.close()

@@ -170,8 +170,13 @@ async def account(ctx: Context) -> dict[str, Any]:
     if principal.owner is not None:
         found = await store(ctx).user(principal.owner, missing_ok=True)
         user = None if found is None else user_json(found)
-    ledger = ctx.services.access.ledger
-    key_spent = ledger.spent(Account("key", principal.key_ref, None))
+    budgets = ctx.services.access.budgets
+    key_spent = await budgets.spent(Account("key", principal.key_ref, None))
+    user_spent = (
+        None
+        if principal.owner is None
+        else await budgets.spent(Account("user", principal.owner, None))
+    )
     return {
         "key": {
             "name": principal.key_name,
@@ -185,9 +190,7 @@ async def account(ctx: Context) -> dict[str, Any]:
             "spent_this_month_usd": usd(key_spent),
         },
         "user": user,
-        "user_spent_this_month_usd": None
-        if principal.owner is None
-        else usd(ledger.spent(Account("user", principal.owner, None))),
+        "user_spent_this_month_usd": None if user_spent is None else usd(user_spent),
     }
 
 

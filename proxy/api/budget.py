@@ -20,7 +20,7 @@ async def budget(ctx: Context) -> dict[str, Any]:
     assert user is not None
     return budget_view(
         user,
-        ctx.services.access.ledger.spent(Account("user", name, None)),
+        await ctx.services.access.budgets.spent(Account("user", name, None)),
         time.time(),
         ctx.services.access.thresholds,
     )

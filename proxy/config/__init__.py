@@ -23,6 +23,7 @@ from proxy.config.types import (
     RetryConfig,
     RouteConfig,
     ServerConfig,
+    StateConfig,
     StaticKey,
     StorageConfig,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RetryConfig",
     "RouteConfig",
     "ServerConfig",
+    "StateConfig",
     "StaticKey",
     "StorageConfig",
     "load_config",

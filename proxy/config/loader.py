@@ -24,6 +24,7 @@ from proxy.config.sections import (
     read_metrics,
     read_price_override,
     read_responses,
+    read_state,
     read_storage,
 )
 from proxy.config.toml import Problems, Section
@@ -95,6 +96,7 @@ def _build(
     credentials = read_credentials(root.section("credentials"), env)
     cache = read_cache(root.section("cache"))
     responses = read_responses(root.section("responses"))
+    state = read_state(root.section("state"), env)
     root.reject_unknown()
     warnings = list(root.problems.warnings)
     real = sorted(p.name for p in providers.values() if p.enabled and p.type != "mock")
@@ -125,6 +127,7 @@ def _build(
         credentials=credentials,
         cache=cache,
         responses=responses,
+        state=state,
         warnings=tuple(warnings),
     )
 

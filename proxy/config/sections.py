@@ -16,6 +16,7 @@ from proxy.config.types import (
     MetricsConfig,
     PriceOverride,
     ResponsesConfig,
+    StateConfig,
     StorageConfig,
 )
 
@@ -120,6 +121,24 @@ def read_credentials(s: Section, env: Mapping[str, str]) -> CredentialsConfig:
     name = s.string("master_key_env", "GATEWAY_MASTER_KEY")
     s.reject_unknown()
     return CredentialsConfig(master_key_env=name, master_key=env.get(name) or None)
+
+
+def read_state(s: Section, env: Mapping[str, str]) -> StateConfig:
+    password_env = s.string("password_env", "")
+    config = StateConfig(
+        backend=s.choice("backend", ("memory", "redis"), "memory") or "memory",
+        url=s.string("url", "redis://127.0.0.1:6379/0"),
+        password_env=password_env,
+        password=env.get(password_env) or None if password_env else None,
+        key_prefix=s.string("key_prefix", "llmg"),
+        on_failure=s.choice("on_failure", ("closed", "local"), "closed") or "closed",
+        timeout_ms=s.number("timeout_ms", 500.0, minimum=1),
+    )
+    userinfo = config.url.split("//", 1)[-1].split("@", 1)[0] if "@" in config.url else ""
+    if ":" in userinfo:
+        s.error("url", "must not hold a password; name its variable in password_env")
+    s.reject_unknown()
+    return config
 
 
 def read_responses(s: Section) -> ResponsesConfig:

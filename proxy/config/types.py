@@ -184,6 +184,19 @@ class CacheConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Where rate limits, budget holds, the cache and alert facts live."""
+
+    backend: str = "memory"  # memory | redis
+    url: str = "redis://127.0.0.1:6379/0"
+    password_env: str = ""  # the environment variable holding Redis's password, if any
+    password: str | None = field(default=None, repr=False)
+    key_prefix: str = "llmg"
+    on_failure: str = "closed"  # closed: 503 | local: per-process state while Redis is down
+    timeout_ms: float = 500.0  # one Redis call's socket timeout
+
+
+@dataclass(frozen=True, slots=True)
 class ResponsesConfig:
     """Stored Responses API answers (`store`, `previous_response_id`)."""
 
@@ -209,6 +222,7 @@ class GatewayConfig:
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     warnings: tuple[str, ...] = ()
 
     def usable_routes(self, alias: AliasConfig) -> tuple[RouteConfig, ...]:

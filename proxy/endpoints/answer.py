@@ -8,6 +8,7 @@ failover, relay and accounting are the same for all three.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from time import perf_counter
 from typing import Any
@@ -89,10 +90,9 @@ class AnswerEndpoint(ProxiedEndpoint):
             # only its native routes read): its own body is what must match.
             shape = inbound.chat if self.dialect.api == "chat" else inbound.body
             key = cache_key(call.alias.name, scope, shape)
-            hit = cache.get(key)
+            hit = await cache.get(key)
             record.cache_status = "MISS" if hit is None else "HIT"
             if hit is not None:
-                record.cache_age_s = cache.age_s(hit)
                 await self._from_cache(call, inbound, hit)
                 return
         if inbound.stream:
@@ -107,7 +107,32 @@ class AnswerEndpoint(ProxiedEndpoint):
             inbound.answer = answer.body
             await respond_plain(call, answer)
             return
-        answer, shared = await cache.share(key, lambda: exchange_plain(call, plan))
+
+        async def produce() -> Answer:
+            """Ask, and keep the answer for those asking the same (before the client
+            gets it, so no identical request in any process asks again meanwhile)."""
+            answer = await exchange_plain(call, plan)
+            if answer.completion is not None:  # native answers are not kept
+                price = answer.route.price
+                cost = (
+                    None if price is None else price.cost_nano(TokenCounts.from_usage(answer.usage))
+                )
+                await cache.put(
+                    key,
+                    answer.completion,
+                    orjson.dumps(answer.body),
+                    answer.route.provider.name,
+                    answer.route.model,
+                    cost,
+                )
+            return answer
+
+        result, shared = await cache.share(key, produce)
+        if isinstance(result, CachedAnswer):  # another process asked, and answered meanwhile
+            record.cache_status = "HIT"
+            await self._from_cache(call, inbound, result)
+            return
+        answer = result
         if shared and self.dialect.api != "chat":
             answer = replace(answer, body=self._own_copy(answer, inbound))
         inbound.answer = answer.body
@@ -118,15 +143,6 @@ class AnswerEndpoint(ProxiedEndpoint):
             mark_cached(record, None if price is None else price.cost_nano(usage))
             record.cache_status, record.cache_age_s = "HIT", 0.0
         await respond_plain(call, answer, body)
-        if not shared and answer.completion is not None:  # native answers are not stored
-            cache.put(
-                key,
-                answer.completion,
-                body,
-                answer.route.provider.name,
-                answer.route.model,
-                record.cost_nano,
-            )
 
     def _plan(self, call: Call, inbound: Inbound, route: Route) -> Planned:
         """How one route answers a plain request: natively, or translated."""
@@ -178,6 +194,7 @@ class AnswerEndpoint(ProxiedEndpoint):
 
     async def _from_cache(self, call: Call, inbound: Inbound, hit: CachedAnswer) -> None:
         record = call.record
+        record.cache_age_s = max(0.0, time.time() - hit.stored_at)
         mark_cached(record, hit.cost_nano)
         record.provider, record.route_model = hit.provider, hit.route_model
         record.status = 200

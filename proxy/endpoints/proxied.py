@@ -161,7 +161,7 @@ class ProxiedEndpoint:
         admission = None
         if services is not None:
             access = services.access
-            admission = (  # 429, 402
+            admission = await (  # 429, 402
                 access.admit(principal, alias, request)
                 if self.billed
                 else access.admit_free(principal)
@@ -191,7 +191,7 @@ class ProxiedEndpoint:
         finally:
             if services is not None and admission is not None:
                 try:
-                    services.access.settle(admission, record)
+                    await services.access.settle(admission, record)
                 except Exception:  # the answer is already out; never turn it into an error
                     log.exception("settlement_failed", request_id=record.request_id)
 
