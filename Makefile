@@ -31,12 +31,16 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-# Debian tools some tests run: promtool (metrics and alert rules), systemd-analyze (the unit).
+# Debian tools and servers some tests run: promtool (metrics and alert rules),
+# systemd-analyze (the unit), redis-server (shared state). Tests start the servers
+# themselves, on loopback ports of their own.
 tools:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	@command -v systemd-analyze >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; }
+	@command -v redis-server >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 
 test: lint typecheck tools
 	$(BIN)/pytest

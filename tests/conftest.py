@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +8,7 @@ import pytest
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import RunningGateway
+from tests.support.redis_server import RedisServer
 
 GatewayFactory = Callable[..., Awaitable[RunningGateway]]
 
@@ -54,3 +55,19 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
     upstream = await FakeAnthropic().start()
     yield upstream
     await upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A running Redis, empty for each test."""
+    if redis_server.process is None:
+        redis_server.start()  # a test stopped it
+    redis_server.flush()
+    return redis_server.url

@@ -89,6 +89,10 @@ def _dispatch(gateway: Gateway, group: list[Endpoint]) -> Callable[[Request], Aw
         try:
             context = await _context(gateway, endpoint, request)
             result = await endpoint.handler(context)
+            if endpoint.method != "GET" and gateway.services is not None:
+                # A key or user just changed: this process serves it from the next
+                # request on (the others notice within their refresh interval).
+                await gateway.services.keys.refresh()
         except GatewayError as error:
             return Response(error.body(), error.status, media_type="application/json")
         return Response(orjson.dumps(result), endpoint.status, media_type="application/json")

@@ -72,16 +72,32 @@ class RedisBudgets:
         self._settle = redis.register_script(scripts.BUDGET_SETTLE)
         self._load = redis.register_script(scripts.BUDGET_LOAD)
         self._remaining = redis.register_script(scripts.BUDGET_REMAINING)
+        self._redis = redis
+        self._loading: dict[str, asyncio.Future[int]] = {}
 
     def _key_list(self, period: str, accounts: Sequence[Account]) -> list[str]:
         return [k for account in accounts for k in self._keys.balance(period, account)]
 
     async def _load_account(self, period: str, account: Account) -> int:
-        """This month's spend from the request log, into Redis (once per account)."""
-        started = month_start_of(period)
-        spent = await self._spend(account.kind, account.name, started)
+        """This month's spend from the request log, into Redis (once per account: the
+        requests of this process that find it missing meanwhile wait for one load)."""
         balance, _ = self._keys.balance(period, account)
-        return int(await self._load(keys=[balance], args=[spent, BALANCE_TTL_MS]))
+        loading = self._loading.get(balance)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._loading[balance] = future
+        try:
+            spent = await self._spend(account.kind, account.name, month_start_of(period))
+            total = int(await self._load(keys=[balance], args=[spent, BALANCE_TTL_MS]))
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        finally:
+            del self._loading[balance]
+        future.set_result(total)
+        return total
 
     async def reserve(self, accounts: Sequence[Account], amount: int) -> RedisBudgetHold:
         accounts = tuple(accounts)
@@ -147,7 +163,13 @@ class RedisBudgets:
         raise RuntimeError("budget spend could not be loaded")  # pragma: no cover
 
     async def spent(self, account: Account) -> int:
-        return await self._load_account(month_of(time.time()), account)
+        period = month_of(time.time())
+        balance, _ = self._keys.balance(period, account)
+        # redis-py's stubs type the sync and async clients alike.
+        loaded, spent = await self._redis.hmget(balance, ["loaded", "spent"])  # type: ignore[misc]
+        if loaded is None:
+            return await self._load_account(period, account)
+        return int(spent or 0)
 
 
 def month_start_of(period: str) -> float:
@@ -324,14 +346,20 @@ class RedisAnswers:
     async def _claimed(self, key: str, produce: Callable[[], Awaitable[T]]) -> T | CachedAnswer:
         claim, token = self._claim(key), secrets.token_hex(8)
         deadline = time.monotonic() + CLAIM_TTL_MS / 1000
+        waited = False
         while not await self._redis.set(claim, token, nx=True, px=CLAIM_TTL_MS):
+            waited = True
             found = await self.get(key)
             if found is not None:
                 return found  # another process asked, and its answer is in
-            if time.monotonic() >= deadline or not await self._redis.exists(claim):
-                break  # it gave up (or failed): ask ourselves
+            if time.monotonic() >= deadline:
+                break  # it takes too long: ask ourselves
             await asyncio.sleep(CLAIM_POLL_S)
         try:
+            if waited:  # the claim lifted: as the answer landed, or as its asker failed
+                found = await self.get(key)
+                if found is not None:
+                    return found
             return await produce()  # the producer puts the answer, which lifts the claim
         finally:
             # Quietly: a claim left behind lapses by itself, and the answer is in hand.

@@ -7,6 +7,7 @@ a script stores is versioned in the key names (`LAYOUT`): a change to the layout
 new version, and processes of different layouts never read each other's data.
 
 Times come from Redis (`TIME`), so instances with skewed clocks agree on every window.
+Negations are written `0 - x`: Lua's `-x` of zero is -0, which HINCRBY refuses.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ local function purge(balance, holds, now)
     for _, hold in ipairs(lapsed) do
       total = total + tonumber(string.match(hold, ':(%d+)$'))
     end
-    redis.call('HINCRBY', balance, 'reserved', -total)
+    redis.call('HINCRBY', balance, 'reserved', 0 - total)
     redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
   end
 end
@@ -82,7 +83,7 @@ local after = {}
 for i = 1, #KEYS / 2 do
   local balance, holds = KEYS[2 * i - 1], KEYS[2 * i]
   if redis.call('ZREM', holds, id .. ':' .. amount) == 1 then
-    redis.call('HINCRBY', balance, 'reserved', -amount)
+    redis.call('HINCRBY', balance, 'reserved', 0 - amount)
   end
   if cost >= 0 then
     after[i] = redis.call('HINCRBY', balance, 'spent', cost)
@@ -142,7 +143,7 @@ local function expire(window, tokens, cutoff)
       total = total + tonumber(redis.call('HGET', tokens, id) or '0')
       redis.call('HDEL', tokens, id)
     end
-    redis.call('HINCRBY', tokens, '_total', -total)
+    redis.call('HINCRBY', tokens, '_total', 0 - total)
     redis.call('ZREMRANGEBYSCORE', window, '-inf', cutoff)
   end
 end
@@ -219,7 +220,7 @@ local function drop(name)
   redis.call('HDEL', sizes, name)
   redis.call('ZREM', order, name)
   redis.call('DEL', prefix .. name)
-  redis.call('HINCRBY', sizes, '_total', -size)
+  redis.call('HINCRBY', sizes, '_total', 0 - size)
 end
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', order, '-inf', now - ttl)) do
   drop(name)
