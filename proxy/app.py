@@ -29,7 +29,7 @@ from proxy.endpoints.responses import ResponsesEndpoint, StoredResponses
 from proxy.endpoints.scrape import MetricsEndpoint, serve_metrics
 from proxy.errors import GatewayError, InternalError, NotFound
 from proxy.gateway import Gateway
-from proxy.metrics import Metrics, StatsCollector
+from proxy.metrics import Metrics
 from proxy.middleware import RequestIdMiddleware
 from proxy.observer import Observer
 from proxy.price_table import unpriced_routes
@@ -50,15 +50,13 @@ def build_app(config: GatewayConfig) -> Starlette:
         queue_limit=storage.queue_limit,
         retention_days=storage.retention_days,
     )
-    metrics.watch(
-        StatsCollector(
-            lambda: (
-                sink.queue_depth,
-                sink.rows_written,
-                sink.rows_dropped,
-                sink.batches_failed,
-                sink.rows_dead_lettered,
-            )
+    metrics.watch_log_writer(
+        lambda: (
+            sink.queue_depth,
+            sink.rows_written,
+            sink.rows_dropped,
+            sink.batches_failed,
+            sink.rows_dead_lettered,
         )
     )
     observer = Observer(metrics, sink, config.debug_log.max_body_bytes, gateway.scrubber)
@@ -81,6 +79,9 @@ def build_app(config: GatewayConfig) -> Starlette:
                 stack.callback(metrics_server.shutdown)
             announce(config, gateway)
             reload_on_sighup(gateway)
+            if metrics.multiprocess:
+                syncing = asyncio.create_task(metrics.sync_forever())
+                stack.callback(syncing.cancel)
             try:
                 yield
             finally:

@@ -21,6 +21,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     _config_arg(serve)
     serve.add_argument("--host", help="listen address (default: server.host)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.add_argument(
+        "--workers",
+        default="1",
+        help="processes serving the port: a number, or auto (one per core); default 1",
+    )
+    serve.add_argument(
+        "--allow-per-process-state",
+        action="store_true",
+        help="with several workers and [state] backend = memory: accept that every worker "
+        "enforces each rate limit and budget on its own",
+    )
     check = commands.add_parser("check-config", help="validate a config and summarise it")
     _config_arg(check)
     prices = commands.add_parser("prices", help="the built-in price table").add_subparsers(
@@ -41,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("users", "keys", "credentials"):
         config = _load(args.config)
         return 1 if config is None else run_account_command(args, config)
-    return serve_command(args.config, args.host, args.port)
+    return serve_command(
+        args.config, args.host, args.port, args.workers, args.allow_per_process_state
+    )
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -104,16 +117,45 @@ def check_prices(path: str) -> int:
     return 1 if differences else 0
 
 
-def serve_command(path: str, host: str | None, port: int | None) -> int:
+def serve_command(
+    path: str,
+    host: str | None,
+    port: int | None,
+    workers: str = "1",
+    allow_per_process_state: bool = False,
+) -> int:
     config = _load(path, host, port)
     if config is None:
         return 1
-    # Imported here so check-config stays fast and free of server dependencies.
+    from proxy.workers import metrics_directory, remove_metrics_directory, worker_count
+
+    try:
+        count = worker_count(workers)
+    except ValueError:
+        print(
+            f"error: --workers must be a positive number or auto, not {workers!r}", file=sys.stderr
+        )
+        return 1
+    if count > 1 and config.state.backend == "memory" and not allow_per_process_state:
+        print(
+            f'error: {count} workers with [state] backend = "memory" would each enforce '
+            "every rate limit and budget on their own (and cache apart); set [state] "
+            'backend = "redis", or pass --allow-per-process-state to accept that',
+            file=sys.stderr,
+        )
+        return 1
+    # Multiprocess metrics are chosen when prometheus_client is first imported: before
+    # the server (and its metrics) are.
+    directory = metrics_directory() if count > 1 else None
     from proxy.logs import configure_logging
     from proxy.server import serve
 
     configure_logging(config.logging.format, config.logging.level)
-    return serve(config)
+    try:
+        return serve(config, count)
+    finally:
+        if directory is not None:
+            remove_metrics_directory(directory)
 
 
 if __name__ == "__main__":

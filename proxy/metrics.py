@@ -3,15 +3,24 @@
 Labels are bounded by construction: aliases and providers come from the config (anything
 else is "other"), status is a class ("2xx"), and key names appear only when
 `metrics.per_key_labels` is on.
+
+With several workers (`serve --workers N`), prometheus_client's multiprocess mode is on
+(`PROMETHEUS_MULTIPROC_DIR`): each worker writes its values to files there and any worker's
+scrape adds them up, so one scrape is the whole process group. Gauges say how: requests in
+flight add up, a circuit is as open as it is in any worker, the state backend is up only
+if it is in every worker.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from proxy.record import RequestRecord
@@ -22,9 +31,15 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 OTHER = "other"
 
 
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 class Metrics:
     def __init__(self, per_key_labels: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = multiprocess()
+        self._log_stats: LogWriterStats | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.per_key_labels = per_key_labels
         r = self.registry
@@ -83,13 +98,17 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "gateway_in_flight_requests", "Requests being processed.", registry=r
+            "gateway_in_flight_requests",
+            "Requests being processed.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.circuit = Gauge(
             "gateway_circuit_state",
             "Circuit per provider: 0 closed, 1 open, 2 half-open.",
             ["provider"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.cache = Counter(
             "gateway_cache_requests", "Response cache lookups.", ["result"], registry=r
@@ -102,6 +121,7 @@ class Metrics:
             "gateway_state_backend_up",
             "1 while the shared state (Redis) answers, 0 while it cannot be reached.",
             registry=r,
+            multiprocess_mode="livemin",
         )
         self.state_errors = Counter(
             "gateway_state_errors", "Calls to the shared state that failed.", registry=r
@@ -115,8 +135,28 @@ class Metrics:
             found = self._children[key] = metric.labels(*labels)
         return found
 
-    def watch(self, collector: Collector) -> None:
-        self.registry.register(collector)
+    def watch_log_writer(self, read: Callable[[], tuple[int, int, int, int, int]]) -> None:
+        """The log writer's own counters: read at scrape time in one process; with
+        several workers, copied into shared metrics every second (`sync_forever`)."""
+        if self.multiprocess:
+            self._log_stats = LogWriterStats(read, self.registry)
+        else:
+            self.registry.register(StatsCollector(read))
+
+    async def sync_forever(self, every_s: float = 1.0) -> None:
+        while self._log_stats is not None:
+            self._log_stats.sync()
+            await asyncio.sleep(every_s)
+
+    def scrape(self) -> bytes:
+        """The exposition text: this process's, or the whole worker group's."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        if self._log_stats is not None:
+            self._log_stats.sync()
+        group = CollectorRegistry()
+        MultiProcessCollector(group)  # type: ignore[no-untyped-call]
+        return generate_latest(group)
 
     def observe(self, record: RequestRecord, aliases: Container[str], duration_s: float) -> None:
         alias = record.alias if record.alias is not None and record.alias in aliases else OTHER
@@ -183,3 +223,40 @@ class StatsCollector(Collector):
             "Log rows the database refused, written to the log as dead_lettered lines instead.",
             value=dead,
         )
+
+
+class LogWriterStats:
+    """The log writer's counters as shared metrics, for multiprocess mode."""
+
+    def __init__(
+        self, read: Callable[[], tuple[int, int, int, int, int]], registry: CollectorRegistry
+    ) -> None:
+        self._read = read
+        self._last = (0, 0, 0, 0)
+        self.depth = Gauge(
+            "gateway_log_queue_depth",
+            "Log rows waiting to be written.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.counters = [
+            Counter(name, text, registry=registry)
+            for name, text in (
+                ("gateway_log_rows_written", "Log rows written."),
+                ("gateway_log_rows_dropped", "Log rows lost because the queue was full."),
+                ("gateway_log_batches_failed", "Log batches that failed and were retried."),
+                (
+                    "gateway_log_rows_dead_lettered",
+                    "Log rows the database refused, written to the log as dead_lettered "
+                    "lines instead.",
+                ),
+            )
+        ]
+
+    def sync(self) -> None:
+        depth, *totals = self._read()
+        self.depth.set(depth)
+        for counter, total, last in zip(self.counters, totals, self._last, strict=True):
+            if total > last:
+                counter.inc(total - last)
+        self._last = (totals[0], totals[1], totals[2], totals[3])

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import resource
 import signal
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from proxy.config import GatewayConfig
 from proxy.gateway import Gateway
 from proxy.protocol import ConnectionLimits, bounded_protocol
 from proxy.storage.database import Database
+from proxy.workers import Supervisor, listen
 
 
 class GatewayServer(uvicorn.Server):
@@ -94,7 +96,7 @@ async def preflight(config: GatewayConfig) -> None:
             await db.close()
 
 
-def serve(config: GatewayConfig) -> int:
+def serve(config: GatewayConfig, workers: int = 1) -> int:
     path = config.storage.database
     try:
         asyncio.run(preflight(config))
@@ -111,8 +113,20 @@ def serve(config: GatewayConfig) -> int:
         print(f"error: cannot use the database {path}: {error}", file=sys.stderr)
         return 1
     raise_open_file_limit()
+    if workers == 1:
+        return run_gateway(config)
+    try:
+        sock = listen(config.server.host, config.server.port)
+    except OSError as error:
+        print(f"error: cannot listen on port {config.server.port}: {error}", file=sys.stderr)
+        return 1
+    return Supervisor(workers, sock, lambda: run_gateway(config, sock)).run()
+
+
+def run_gateway(config: GatewayConfig, sock: socket.socket | None = None) -> int:
+    """One gateway process: on its own port, or on a socket shared with other workers."""
     app = build_app(config)
     server = GatewayServer(uvicorn_config(app, config), app.state.gateway)
-    server.run()
+    server.run(sockets=None if sock is None else [sock])
     # uvicorn returns normally when the lifespan start-up failed; that is no clean stop.
     return 0 if server.started else 1

@@ -14,7 +14,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import Receive, Scope, Send
 
 from proxy.asgi import header, send_error
@@ -43,7 +43,7 @@ class MetricsEndpoint:
             error = AuthenticationFailed("this scrape needs the metrics bearer token")
             await send_error(send, error)
             return
-        body = generate_latest(self._metrics.registry)
+        body = self._metrics.scrape()
         await send(
             {
                 "type": "http.response.start",
@@ -78,7 +78,7 @@ def serve_metrics(config: GatewayConfig, metrics: Metrics) -> WSGIServer | None:
             start("401 Unauthorized", [("Content-Type", "application/json")])
             return [UNAUTHORIZED]
         start("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-        return [generate_latest(metrics.registry)]
+        return [metrics.scrape()]
 
     host = settings.host or config.server.host
     server = make_server(host, settings.port, app, _ThreadingServer, _QuietHandler)

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from proxy.metrics import Metrics, StatsCollector
+from proxy.metrics import Metrics
 
 DEPLOY = Path(__file__).parent.parent.parent / "deploy"
 VENV_BIN = Path(__file__).parent.parent.parent / ".venv" / "bin" / "llm-gateway"
@@ -23,7 +23,7 @@ def tool(name: str) -> str:
 def exported_metrics() -> set[str]:
     """Every sample name the gateway exports, read from a real registry, not a list."""
     metrics = Metrics(per_key_labels=True)
-    metrics.watch(StatsCollector(lambda: (0, 0, 0, 0, 0)))
+    metrics.watch_log_writer(lambda: (0, 0, 0, 0, 0))
     # Touch labelled metrics once so their samples exist.
     metrics.requests.labels("chat", "a", "p", "2xx", "k").inc()
     for histogram in (

@@ -20,7 +20,13 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.signalled = False
@@ -35,6 +41,7 @@ class GatewayProcess:
                 str(config),
                 "--port",
                 str(self.port),
+                *args,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
