@@ -1,9 +1,10 @@
-"""make bench: the gateway against a direct call to the same fake upstream, in one run.
+"""make bench: the gateway against a direct call to the same fake upstream, and against
+the floor (`bench/floor.py`: the least a Starlette+aiohttp proxy does), in one run.
 
-Three processes share this 2-core machine: the fake upstream, the gateway (one uvicorn
-worker) and the load generator (wrk, or the streaming client below). Absolute figures
-move with whatever else the machine is doing; the ratios and differences between direct
-and gateway, measured back to back, are what to compare.
+Three processes share this 2-core machine: the fake upstream, the proxy under test and
+the load generator (wrk, or the streaming client below). Absolute figures move with
+whatever else the machine is doing; the ratios and differences measured back to back
+are what to compare. Throughput is also measured with `--workers 2`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ KEY = "llmg_dev_only_insecure_local_key"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "5"))
 STREAM_SAMPLES = 200
+# A benchmark stream: the first chunk, then 20 content chunks, the finish, usage, [DONE].
+CHUNKS_AFTER_FIRST = 23
 
 
 @dataclass
@@ -101,8 +104,11 @@ enabled = false   # identical requests would otherwise measure the cache, not th
     return path
 
 
-def start_gateway(config: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_gateway(
+    config: Path, port: int, log: Path, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], float]:
     started = time.perf_counter()
+    extra = ["--workers", str(workers), "--allow-per-process-state"] if workers > 1 else []
     process = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/llm-gateway"),
@@ -111,12 +117,47 @@ def start_gateway(config: Path, port: int, log: Path) -> tuple[subprocess.Popen[
             str(config),
             "--port",
             str(port),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),
     )
     wait_ready(f"http://127.0.0.1:{port}/readyz")
     return process, time.perf_counter() - started
+
+
+def start_floor(port: int, upstream_port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.floor", str(port), str(upstream_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_ready(f"http://127.0.0.1:{port}/readyz")
+    return process
+
+
+def group_cpu_seconds(pid: int) -> float:
+    """A process and its children (a supervisor and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
+def cpu_costs(url: str, pid: int) -> dict[str, float]:
+    """CPU per plain request and per streamed chunk (beyond a plain request's), at c=16."""
+    cpu = group_cpu_seconds(pid)
+    plain = wrk(url, 16)
+    per_request = (group_cpu_seconds(pid) - cpu) * 1000 / plain.requests
+    cpu = group_cpu_seconds(pid)
+    streams = wrk(url, 16, stream=True)
+    per_stream = (group_cpu_seconds(pid) - cpu) * 1000 / streams.requests
+    return {
+        "cpu_ms_per_request": per_request,
+        "cpu_ms_per_stream": per_stream,
+        "cpu_ms_per_chunk": (per_stream - per_request) / CHUNKS_AFTER_FIRST,
+        "requests_per_s": plain.requests_per_s,
+        "streams_per_s": streams.requests_per_s,
+    }
 
 
 def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
@@ -229,6 +270,25 @@ def main() -> None:
             results["rss_idle_mb"] = memory_mb(gateway.pid)[0]
             results.update(measure(upstream_port, gateway_port, gateway.pid))
             results["rss_peak_mb"] = memory_mb(gateway.pid)[1]
+            results["gateway_costs"] = cpu_costs(
+                f"http://127.0.0.1:{gateway_port}/v1/chat/completions", gateway.pid
+            )
+            stop(gateway)
+            floor_port = free_port()
+            floor = start_floor(floor_port, upstream_port)
+            try:
+                results["floor_costs"] = cpu_costs(
+                    f"http://127.0.0.1:{floor_port}/v1/chat/completions", floor.pid
+                )
+            finally:
+                stop(floor)
+            workers, _ = start_gateway(config, gateway_port, log, workers=2)
+            try:
+                results["two_workers"] = cpu_costs(
+                    f"http://127.0.0.1:{gateway_port}/v1/chat/completions", workers.pid
+                )
+            finally:
+                stop(workers)
         finally:
             if "gateway" in locals():
                 stop(gateway)
@@ -304,7 +364,28 @@ def report(r: dict[str, object]) -> None:
         f"CPU per request at c=1/16/64: {r['cpu_ms_per_request_c1']:.3f} / "
         f"{r['cpu_ms_per_request_c16']:.3f} / {r['cpu_ms_per_request_c64']:.3f} ms"
     )
-    print(f"Resident memory: idle {r['rss_idle_mb']:.1f} MB, peak {r['rss_peak_mb']:.1f} MB\n")
+    print(f"Resident memory: idle {r['rss_idle_mb']:.1f} MB, peak {r['rss_peak_mb']:.1f} MB")
+    gateway, floor, two = r["gateway_costs"], r["floor_costs"], r["two_workers"]
+    assert isinstance(gateway, dict) and isinstance(floor, dict) and isinstance(two, dict)
+    print("\nAgainst the floor (bench/floor.py), c=16, CPU of the proxy process(es):")
+    for name, costs in (("floor", floor), ("gateway", gateway), ("gateway x2", two)):
+        print(
+            f"  {name:<11} {costs['cpu_ms_per_request']:.3f} ms/request  "
+            f"{costs['cpu_ms_per_chunk'] * 1000:.1f} us/chunk  "
+            f"{costs['requests_per_s']:>6.0f} req/s  {costs['streams_per_s']:>6.0f} streams/s"
+        )
+    request_ratio = gateway["cpu_ms_per_request"] / floor["cpu_ms_per_request"]
+    chunk_ratio = gateway["cpu_ms_per_chunk"] / floor["cpu_ms_per_chunk"]
+    r["ratio_cpu_per_request"], r["ratio_cpu_per_chunk"] = request_ratio, chunk_ratio
+    print(
+        f"  gateway / floor: {request_ratio:.2f}x per request, {chunk_ratio:.2f}x per chunk; "
+        f"2 workers / 1: {two['requests_per_s'] / gateway['requests_per_s']:.2f}x req/s, "
+        f"{two['streams_per_s'] / gateway['streams_per_s']:.2f}x streams/s\n"
+    )
+    checks += [
+        ("gateway / floor CPU per request", request_ratio, 2.0, "x"),
+        ("gateway / floor CPU per streamed chunk", chunk_ratio, 1.1, "x"),
+    ]
     for label, value, target, unit in checks:
         assert isinstance(value, float)
         verdict = "PASS" if value <= target else "FAIL"
