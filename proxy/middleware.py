@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 
@@ -9,6 +10,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _CLIENT_ID_HEADERS = (b"x-client-request-id", b"x-request-id")
+# Request ids must be unique, not secret: a generator seeded once from the OS draws them
+# without a system call per request (each worker seeds its own after it starts).
+_ids = random.Random(secrets.randbits(128))
+
+
+def reseed() -> None:
+    """In a forked worker: its own sequence, not a copy of its siblings'."""
+    _ids.seed(secrets.randbits(128))
 
 
 class RequestIdMiddleware:
@@ -26,7 +35,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        own = secrets.token_hex(12).encode()
+        own = b"%024x" % _ids.getrandbits(96)
         headers = [(b"x-request-id", own)]
         state = scope.setdefault("state", {})
         state["request_id"] = own.decode()

@@ -30,6 +30,8 @@ from types import FrameType
 
 import structlog
 
+from proxy.middleware import reseed
+
 log = structlog.get_logger("proxy.workers")
 
 # A worker that dies this soon after starting, this many times running, is not restarted.
@@ -116,6 +118,7 @@ class Supervisor:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
                 _die_with_parent()
+                reseed()
                 code = self._run_worker()
             except BaseException:
                 traceback.print_exc()

@@ -51,7 +51,7 @@ flush_interval_ms = 10
 [state]
 backend = "redis"
 url = "{redis_url}"
-{extra}
+{extra or "timeout_ms = 5000  # a loaded CI machine is slow, not down"}
 """
 
 

@@ -32,7 +32,9 @@ async def billing() -> AsyncIterator[BillingUpstream]:
 
 def config(tmp_path: Path, upstream: str, redis_url: str | None) -> Path:
     digest = hashlib.sha256(ADMIN.encode()).hexdigest()
-    state = f'[state]\nbackend = "redis"\nurl = "{redis_url}"\n' if redis_url else ""
+    state = (
+        f'[state]\nbackend = "redis"\nurl = "{redis_url}"\ntimeout_ms = 5000\n' if redis_url else ""
+    )
     path = tmp_path / "gateway.toml"
     path.write_text(
         f"""
