@@ -129,7 +129,15 @@ async def relay_rest(
             record.upstream_wait_s += perf_counter() - started
             if event is None:
                 raise UpstreamProtocolError("the upstream closed the stream before its end")
-            await send_chunk(send, encoder.encode_all(translator.translate(event)), capture)
+            out = encoder.encode_all(translator.translate(event))
+            # Events that arrived together leave together: one write, not one per event.
+            try:
+                while not translator.finished and (more := response.buffered_event()):
+                    out += encoder.encode_all(translator.translate(more))
+            except UpstreamFailure:
+                await send_chunk(send, out, capture)  # what came before the failure goes out
+                raise
+            await send_chunk(send, out, capture)
         response.release()
         ending = encoder.finish()
     except UpstreamFailure as failure:

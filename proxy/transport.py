@@ -49,6 +49,10 @@ class UpstreamResponse(Protocol):
         """The next server-sent event, or None at a clean end of the stream."""
         ...
 
+    def buffered_event(self) -> SSEEvent | None:
+        """The next event if it has already arrived, without waiting; else None."""
+        ...
+
     def release(self) -> None:
         """Done reading: the connection may be reused."""
 
@@ -162,7 +166,19 @@ class HTTPResponse:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def buffered_event(self) -> SSEEvent | None:
+        """The next event if it has already arrived (no waiting, no I/O), else None."""
+        event = self._parser.next_event()
+        if event is not None:
+            timing = self._timing
+            timing.next_event_deadline = asyncio.get_running_loop().time() + timing.idle_s
+        return event
+
     async def next_event(self) -> SSEEvent | None:
+        # Upstreams send several events per packet: those already here need no timer.
+        event = self.buffered_event()
+        if event is not None:
+            return event
         timing = self._timing
         try:
             async with asyncio.timeout_at(timing.event_deadline()):

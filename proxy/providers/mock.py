@@ -158,6 +158,9 @@ class MockResponse:
         data = next(self._events, None)
         return None if data is None else SSEEvent(data)
 
+    def buffered_event(self) -> SSEEvent | None:
+        return None  # each event is its own chunk, as from a model that writes as it goes
+
     def release(self) -> None:
         return None
 
