@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 import structlog
 
-from proxy.accounts import audit
 from proxy.budgets import Crossing
 from proxy.metrics import Metrics
 from proxy.pricing import usd
 from proxy.state.base import Once
+from proxy.storage.alerts import fired_alerts, remember_alert
 from proxy.storage.database import Database
 
 log = structlog.get_logger("proxy.alerts")
@@ -40,10 +40,7 @@ class Alerter:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        async with self._db.execute(
-            "SELECT period, kind, name, threshold FROM budget_alerts"
-        ) as cursor:
-            self._fired = {(r[0], r[1], r[2], float(r[3])) for r in await cursor.fetchall()}
+        self._fired = await fired_alerts(self._db)
         if self._url:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
@@ -94,23 +91,9 @@ class Alerter:
         task.add_done_callback(self._tasks.discard)
 
     async def _remember(self, fact: tuple[str, str, str, float], owner: str | None) -> None:
-        period, kind, name, threshold = fact
         # Worst case the alert repeats after a restart; it never fails a request.
         with contextlib.suppress(Exception):
-            async with self._db.transaction() as db:
-                await db.execute(
-                    "INSERT OR IGNORE INTO budget_alerts (period, kind, name, threshold, fired_at) "
-                    "VALUES (?, ?, ?, ?, unixepoch())",
-                    fact,
-                )
-                await audit.record(
-                    db,
-                    "gateway",
-                    "budget.threshold_crossed",
-                    user=name if kind == "user" else owner,
-                    subject=name if kind == "key" else f"user:{name}",
-                    detail={"period": period, "threshold": threshold},
-                )
+            await remember_alert(self._db, fact, owner)
 
     async def _post(self, payload: dict[str, object]) -> None:
         assert self._session is not None

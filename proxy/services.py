@@ -17,6 +17,7 @@ from proxy.state.base import Answers, State
 from proxy.state.build import open_state
 from proxy.storage.database import Database
 from proxy.storage.responses import ResponseStore
+from proxy.storage.usage import UsageReader
 
 
 @dataclass(slots=True)
@@ -30,6 +31,7 @@ class Services:
     alerter: Alerter
     state: State
     responses: ResponseStore
+    usage: UsageReader
 
     @property
     def cache(self) -> Answers | None:
@@ -66,7 +68,10 @@ class Services:
             db, config.responses.retention_days, config.responses.flush_interval_ms / 1000
         )
         await responses.start()
-        return cls(db, accounts, credentials, own_keys, keys, access, alerter, state, responses)
+        usage = UsageReader(db)
+        return cls(
+            db, accounts, credentials, own_keys, keys, access, alerter, state, responses, usage
+        )
 
     async def close(self) -> None:
         await self.responses.close()

@@ -196,13 +196,7 @@ async def account(ctx: Context) -> dict[str, Any]:
 
 async def activity(ctx: Context) -> dict[str, Any]:
     user = ctx.params["user"] if ctx.admin else own_user(ctx)
-    where, args = ("WHERE user_name = ?", [user]) if user else ("", [])
-    async with ctx.services.db.execute(
-        f"SELECT id, ts, actor, action, user_name, subject, detail FROM audit_log {where} "
-        "ORDER BY id DESC",
-        args,
-    ) as cursor:
-        rows = await cursor.fetchall()
+    rows = await ctx.services.usage.audit(user)
     items = [
         {
             "id": r[0],

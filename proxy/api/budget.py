@@ -50,13 +50,7 @@ def budget_view(user: User, spent: int, now: float, default: tuple[float, ...]) 
 
 async def budget_history(ctx: Context) -> dict[str, Any]:
     name = own_user(ctx)
-    fmt = "%Y-%m-%d" if ctx.params["granularity"] == "day" else "%Y-%m"
-    async with ctx.services.db.execute(
-        f"SELECT strftime('{fmt}', hour, 'unixepoch') AS period, SUM(cost_nano), SUM(requests) "
-        "FROM usage_hourly WHERE owner = ? GROUP BY period ORDER BY period",
-        (name,),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    rows = await ctx.services.usage.spend_history(name, ctx.params["granularity"])
     return {
         "user": name,
         "granularity": ctx.params["granularity"],

@@ -42,13 +42,7 @@ def _provider(ctx: Context, name: str, recent: dict[str, dict[str, Any]]) -> dic
 
 
 async def _recent_health(ctx: Context) -> dict[str, dict[str, Any]]:
-    since = (time.time() - RECENT_S) // 3600 * 3600
-    async with ctx.services.db.execute(
-        "SELECT provider, SUM(requests), SUM(errors), SUM(latency_ms_sum) FROM usage_hourly "
-        "WHERE hour >= ? AND provider != '' GROUP BY provider",
-        (since,),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    rows = await ctx.services.usage.provider_health(time.time() - RECENT_S)
     return {
         name: {
             "requests": requests,

@@ -13,13 +13,13 @@ from proxy.api.routing import Context, Endpoint, Param
 from proxy.errors import InvalidRequest, NotFound, PermissionDenied
 from proxy.pricing import usd
 from proxy.storage.rollup import LATENCY_BUCKETS_MS
+from proxy.storage.usage import FILTERS
 
 DAY = 86400
 RANGE = (
     Param("since", float, "unix seconds (default: 24 hours ago)", minimum=0),
     Param("until", float, "unix seconds (default: now)", minimum=0),
 )
-BUCKETS = ", ".join(f"SUM({name})" for name, _ in LATENCY_BUCKETS_MS)
 
 
 def _range(ctx: Context) -> tuple[float, float]:
@@ -30,11 +30,11 @@ def _range(ctx: Context) -> tuple[float, float]:
     return since, until
 
 
-def _owner_filter(ctx: Context, column: str = "owner") -> tuple[str, list[Any]]:
+def _owner(ctx: Context) -> str | None:
     """Admins see everyone (or ?user=); a user's key sees its own user only."""
     asked = ctx.params.get("user")
     if ctx.admin:
-        return (f" AND {column} = ?", [asked]) if asked else ("", [])
+        return asked or None
     owner = ctx.principal.owner
     if owner is None:
         raise PermissionDenied(
@@ -42,7 +42,7 @@ def _owner_filter(ctx: Context, column: str = "owner") -> tuple[str, list[Any]]:
         )
     if asked and asked != owner:
         raise PermissionDenied("a user's key sees only its own user's usage", code="other_user")
-    return f" AND {column} = ?", [owner]
+    return owner
 
 
 def percentile(counts: list[int], q: float) -> float | None:
@@ -63,16 +63,11 @@ def percentile(counts: list[int], q: float) -> float | None:
 
 async def summary(ctx: Context) -> dict[str, Any]:
     since, until = _range(ctx)
-    where, args = _owner_filter(ctx)
-    sql = (
-        "SELECT {group}, SUM(requests), SUM(errors), SUM(cache_hits), SUM(prompt_tokens), "
-        f"SUM(completion_tokens), SUM(cost_nano), SUM(latency_ms_sum), {BUCKETS} "
-        f"FROM usage_hourly WHERE hour >= ? AND hour < ?{where} GROUP BY {{group}}"
-    )
-    bounds = [since // 3600 * 3600, until]
-    totals = await _rows(ctx, sql.format(group="'all'"), [*bounds, *args])
-    by_provider = await _rows(ctx, sql.format(group="provider"), [*bounds, *args])
-    by_model = await _rows(ctx, sql.format(group="alias"), [*bounds, *args])
+    owner = _owner(ctx)
+    usage = ctx.services.usage
+    totals = await usage.totals(since, until, owner, None)
+    by_provider = await usage.totals(since, until, owner, "provider")
+    by_model = await usage.totals(since, until, owner, "alias")
     return {
         "since": since,
         "until": until,
@@ -80,11 +75,6 @@ async def summary(ctx: Context) -> dict[str, Any]:
         "by_provider": {r[0] or "none": _stats(r) for r in by_provider},
         "by_model": {r[0] or "other": _stats(r) for r in by_model},
     }
-
-
-async def _rows(ctx: Context, sql: str, args: list[Any]) -> list[Any]:
-    async with ctx.services.db.execute(sql, args) as cursor:
-        return list(await cursor.fetchall())
 
 
 def _stats(row: Any) -> dict[str, Any]:
@@ -124,41 +114,20 @@ CHARTS = ("cost", "tokens", "requests_by_model", "latency")
 async def charts(ctx: Context) -> dict[str, Any]:
     since, until = _range(ctx)
     kind, step = ctx.params["type"], 3600 if ctx.params["bucket"] == "hour" else DAY
-    where, args = _owner_filter(ctx)
-    span = f"FROM usage_hourly WHERE hour >= ? AND hour < ?{where}"
-    bounds = [since // 3600 * 3600, until, *args]
-    bucket = f"(hour / {step}) * {step}"
+    rows = await ctx.services.usage.chart(kind, step, since, until, _owner(ctx))
     if kind == "cost":
-        rows = await _rows(
-            ctx, f"SELECT {bucket} AS t, SUM(cost_nano) {span} GROUP BY t ORDER BY t", bounds
-        )
         series = [{"name": "cost_usd", "points": [[t, usd(int(v or 0))] for t, v in rows]}]
     elif kind == "tokens":
-        rows = await _rows(
-            ctx,
-            f"SELECT {bucket} AS t, SUM(prompt_tokens), "
-            f"SUM(completion_tokens) {span} GROUP BY t ORDER BY t",
-            bounds,
-        )
         series = [
             {"name": "prompt_tokens", "points": [[t, p] for t, p, _ in rows]},
             {"name": "completion_tokens", "points": [[t, c] for t, _, c in rows]},
         ]
     elif kind == "requests_by_model":
-        rows = await _rows(
-            ctx,
-            f"SELECT alias, {bucket} AS t, SUM(requests) {span} "
-            "GROUP BY alias, t ORDER BY alias, t",
-            bounds,
-        )
         grouped: dict[str, list[list[Any]]] = {}
         for alias, t, n in rows:
             grouped.setdefault(alias or "other", []).append([t, n])
         series = [{"name": name, "points": points} for name, points in grouped.items()]
     else:
-        rows = await _rows(
-            ctx, f"SELECT {bucket} AS t, {BUCKETS} {span} GROUP BY t ORDER BY t", bounds
-        )
         series = [
             {
                 "name": name,
@@ -169,86 +138,44 @@ async def charts(ctx: Context) -> dict[str, Any]:
     return {"type": kind, "bucket_seconds": step, "since": since, "until": until, "series": series}
 
 
-FILTERS = (
-    "alias",
-    "provider",
-    "key_name",
-    "owner",
-    "tenant",
-    "end_user",
-    "agent",
-    "outcome",
-    "client_request_id",
-)
-
-
 async def requests_log(ctx: Context) -> dict[str, Any]:
     since, until = _range(ctx)
-    clauses, args = ["ts >= ?", "ts < ?"], [since, until]
-    for name in FILTERS:
-        value = ctx.params.get(name)
-        if value is not None:
-            clauses.append(f"{name} = ?")
-            args.append(value)
-    if ctx.params["status"] is not None:
-        clauses.append("http_status = ?")
-        args.append(ctx.params["status"])
-    where, scope_args = _owner_filter(ctx)
     cursor = ctx.params["cursor"]
-    if cursor:
-        ts, rowid = _decode_cursor(cursor)
-        clauses.append("(ts < ? OR (ts = ? AND rowid < ?))")
-        args += [ts, ts, rowid]
     limit = min(ctx.params["limit"], 500)
-    rows = await _rows(
-        ctx,
-        f"SELECT rowid, * FROM requests WHERE {' AND '.join(clauses)}{where} "
-        "ORDER BY ts DESC, rowid DESC LIMIT ?",
-        [*args, *scope_args, limit + 1],
+    rows = await ctx.services.usage.requests(
+        since,
+        until,
+        {name: ctx.params.get(name) for name in FILTERS},
+        ctx.params["status"],
+        _owner(ctx),
+        _decode_cursor(cursor) if cursor else None,
+        limit + 1,
     )
-    names = await _columns(ctx)
-    items = [_request(dict(zip(["rowid", *names], r, strict=True))) for r in rows[:limit]]
     more = len(rows) > limit
-    next_cursor = (
-        _encode_cursor(rows[limit - 1][names.index("ts") + 1], rows[limit - 1][0]) if more else None
-    )
+    next_cursor = _encode_cursor(rows[limit - 1]["ts"], rows[limit - 1]["rowid"]) if more else None
+    items = [_request(row) for row in rows[:limit]]
     return {"object": "list", "data": items, "has_more": more, "next_cursor": next_cursor}
 
 
 async def one_request(ctx: Context) -> dict[str, Any]:
-    where, scope_args = _owner_filter(ctx)
-    rows = await _rows(
-        ctx,
-        f"SELECT rowid, * FROM requests WHERE request_id = ?{where}",
-        [ctx.params["request_id"], *scope_args],
-    )
-    if not rows:
+    usage = ctx.services.usage
+    row = await usage.request(ctx.params["request_id"], _owner(ctx))
+    if row is None:
         raise NotFound("no such request (or not yours)", param="request_id")
-    names = await _columns(ctx)
-    item = _request(dict(zip(["rowid", *names], rows[0], strict=True)))
-    debug = await _rows(
-        ctx,
-        "SELECT request_headers, request_body, response_headers, "
-        "response_body, truncated FROM debug_bodies WHERE request_id = ?",
-        [ctx.params["request_id"]],
-    )
+    item = _request(row)
+    debug = await usage.debug_bodies(ctx.params["request_id"])
     item["debug"] = (
         None
-        if not debug
+        if debug is None
         else {
-            "request_headers": orjson.loads(debug[0][0] or "{}"),
-            "request_body": debug[0][1],
-            "response_headers": orjson.loads(debug[0][2] or "{}"),
-            "response_body": debug[0][3],
-            "truncated": bool(debug[0][4]),
+            "request_headers": orjson.loads(debug[0] or "{}"),
+            "request_body": debug[1],
+            "response_headers": orjson.loads(debug[2] or "{}"),
+            "response_body": debug[3],
+            "truncated": bool(debug[4]),
         }
     )
     return item
-
-
-async def _columns(ctx: Context) -> list[str]:
-    rows = await _rows(ctx, "SELECT name FROM pragma_table_info('requests')", [])
-    return [r[0] for r in rows]
 
 
 def _request(row: dict[str, Any]) -> dict[str, Any]:

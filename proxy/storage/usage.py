@@ -1,0 +1,159 @@
+"""The reads behind the management API: the hourly roll-ups (summaries, charts, budgets,
+provider health), the request log paged by cursor, and the audit log.
+
+Every query the API runs is here, so a storage backend is one module to write; the API
+modules shape what these return. `owner` narrows a read to one user; None reads all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from proxy.storage.database import Database
+from proxy.storage.rollup import LATENCY_BUCKETS_MS
+
+BUCKETS = ", ".join(f"SUM({name})" for name, _ in LATENCY_BUCKETS_MS)
+# What a roll-up row sums, in order (after the group): see `totals()`.
+TOTALS = (
+    "SUM(requests), SUM(errors), SUM(cache_hits), SUM(prompt_tokens), "
+    f"SUM(completion_tokens), SUM(cost_nano), SUM(latency_ms_sum), {BUCKETS}"
+)
+# Columns the request log may be filtered on (exact match).
+FILTERS = (
+    "alias",
+    "provider",
+    "key_name",
+    "owner",
+    "tenant",
+    "end_user",
+    "agent",
+    "outcome",
+    "client_request_id",
+)
+CHART_SUMS = {
+    "cost": "SUM(cost_nano)",
+    "tokens": "SUM(prompt_tokens), SUM(completion_tokens)",
+    "latency": BUCKETS,
+}
+
+
+def _owner(owner: str | None) -> tuple[str, list[Any]]:
+    return ("", []) if owner is None else (" AND owner = ?", [owner])
+
+
+class UsageReader:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def totals(
+        self, since: float, until: float, owner: str | None, group: str | None
+    ) -> list[Any]:
+        """(group, TOTALS...) rows over [since, until): overall, per provider or per alias."""
+        where, args = _owner(owner)
+        column = "'all'" if group is None else {"provider": "provider", "alias": "alias"}[group]
+        return await self._db.fetchall(
+            f"SELECT {column}, {TOTALS} FROM usage_hourly WHERE hour >= ? AND hour < ?{where} "
+            f"GROUP BY {column}",
+            [since // 3600 * 3600, until, *args],
+        )
+
+    async def chart(
+        self, kind: str, step: int, since: float, until: float, owner: str | None
+    ) -> list[Any]:
+        """(t, sums...) per bucket of `step` seconds; for requests_by_model, (alias, t, n)."""
+        where, args = _owner(owner)
+        span = f"FROM usage_hourly WHERE hour >= ? AND hour < ?{where}"
+        bounds = [since // 3600 * 3600, until, *args]
+        bucket = f"(hour / {int(step)}) * {int(step)}"
+        if kind == "requests_by_model":
+            return await self._db.fetchall(
+                f"SELECT alias, {bucket} AS t, SUM(requests) {span} "
+                "GROUP BY alias, t ORDER BY alias, t",
+                bounds,
+            )
+        sums = CHART_SUMS[kind]
+        return await self._db.fetchall(
+            f"SELECT {bucket} AS t, {sums} {span} GROUP BY t ORDER BY t", bounds
+        )
+
+    async def requests(
+        self,
+        since: float,
+        until: float,
+        filters: Mapping[str, Any],
+        status: int | None,
+        owner: str | None,
+        after: tuple[float, int] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Request-log rows, newest first, each with its `rowid` (the page cursor's tie
+        breaker), up to `limit`."""
+        clauses, args = ["ts >= ?", "ts < ?"], [since, until]
+        for name, value in filters.items():
+            if name in FILTERS and value is not None:
+                clauses.append(f"{name} = ?")
+                args.append(value)
+        if status is not None:
+            clauses.append("http_status = ?")
+            args.append(status)
+        if after is not None:
+            ts, rowid = after
+            clauses.append("(ts < ? OR (ts = ? AND rowid < ?))")
+            args += [ts, ts, rowid]
+        where, owner_args = _owner(owner)
+        rows = await self._db.fetchall(
+            f"SELECT rowid, * FROM requests WHERE {' AND '.join(clauses)}{where} "
+            "ORDER BY ts DESC, rowid DESC LIMIT ?",
+            [*args, *owner_args, limit],
+        )
+        names = ["rowid", *await self._columns()]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def request(self, request_id: str, owner: str | None) -> dict[str, Any] | None:
+        where, args = _owner(owner)
+        rows = await self._db.fetchall(
+            f"SELECT rowid, * FROM requests WHERE request_id = ?{where}", [request_id, *args]
+        )
+        if not rows:
+            return None
+        return dict(zip(["rowid", *await self._columns()], rows[0], strict=True))
+
+    async def debug_bodies(self, request_id: str) -> tuple[Any, ...] | None:
+        """(request_headers, request_body, response_headers, response_body, truncated)."""
+        row = await self._db.fetchone(
+            "SELECT request_headers, request_body, response_headers, response_body, truncated "
+            "FROM debug_bodies WHERE request_id = ?",
+            [request_id],
+        )
+        return None if row is None else tuple(row)
+
+    async def _columns(self) -> list[str]:
+        rows = await self._db.fetchall("SELECT name FROM pragma_table_info('requests')")
+        return [r[0] for r in rows]
+
+    async def audit(self, user: str | None) -> list[Any]:
+        """(id, ts, actor, action, user, subject, detail) rows, newest first."""
+        where, args = ("WHERE user_name = ?", [user]) if user else ("", [])
+        return await self._db.fetchall(
+            f"SELECT id, ts, actor, action, user_name, subject, detail FROM audit_log {where} "
+            "ORDER BY id DESC",
+            args,
+        )
+
+    async def spend_history(self, owner: str, granularity: str) -> list[Any]:
+        """(period, cost_nano, requests) per day or month of one user, oldest first."""
+        fmt = "%Y-%m-%d" if granularity == "day" else "%Y-%m"
+        return await self._db.fetchall(
+            f"SELECT strftime('{fmt}', hour, 'unixepoch') AS period, SUM(cost_nano), "
+            "SUM(requests) FROM usage_hourly WHERE owner = ? GROUP BY period ORDER BY period",
+            (owner,),
+        )
+
+    async def provider_health(self, since: float) -> list[Any]:
+        """(provider, requests, errors, latency_ms_sum) since `since`."""
+        return await self._db.fetchall(
+            "SELECT provider, SUM(requests), SUM(errors), SUM(latency_ms_sum) FROM usage_hourly "
+            "WHERE hour >= ? AND provider != '' GROUP BY provider",
+            (since // 3600 * 3600,),
+        )
