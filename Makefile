@@ -32,7 +32,8 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 # Debian tools and servers some tests run: promtool (metrics and alert rules),
-# systemd-analyze (the unit), redis-server (shared state). Tests start the servers
+# systemd-analyze (the unit), redis-server (shared state), PostgreSQL (shared storage:
+# its binaries live in /usr/lib/postgresql/<version>/bin). Tests start the servers
 # themselves, on loopback ports of their own.
 tools:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
@@ -41,6 +42,8 @@ tools:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; }
 	@command -v redis-server >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 
 test: lint typecheck tools
 	$(BIN)/pytest

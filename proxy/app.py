@@ -35,7 +35,7 @@ from proxy.middleware import RequestIdMiddleware
 from proxy.observer import Observer
 from proxy.price_table import unpriced_routes
 from proxy.services import Services
-from proxy.storage.sqlite import SQLiteLogWriter
+from proxy.storage.connect import log_writer
 
 log = structlog.get_logger("proxy.app")
 
@@ -43,14 +43,7 @@ log = structlog.get_logger("proxy.app")
 def build_app(config: GatewayConfig) -> FastPaths:
     metrics = Metrics(per_key_labels=config.metrics.per_key_labels)
     gateway = Gateway(metrics)
-    storage = config.storage
-    sink = SQLiteLogWriter(
-        storage.database,
-        batch_size=storage.batch_size,
-        flush_interval_ms=storage.flush_interval_ms,
-        queue_limit=storage.queue_limit,
-        retention_days=storage.retention_days,
-    )
+    sink = log_writer(config.storage)
     metrics.watch_log_writer(
         lambda: (
             sink.queue_depth,

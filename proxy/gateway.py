@@ -166,11 +166,14 @@ class Gateway:
 
 
 def config_secrets(config: GatewayConfig) -> list[str | None]:
-    """Every secret gateway.toml resolved: provider keys, the master key, static keys."""
+    """Every secret gateway.toml resolved: provider keys, the master key, static keys, and
+    the passwords of Redis and PostgreSQL."""
     return [
         *(provider.api_key for provider in config.providers.values()),
         config.credentials.master_key,
         *(key.secret for key in config.keys),
+        config.state.password,
+        config.storage.password,
     ]
 
 

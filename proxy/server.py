@@ -9,10 +9,10 @@ import signal
 import socket
 import sqlite3
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import asyncpg
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -21,7 +21,7 @@ from proxy.app import build_app
 from proxy.config import GatewayConfig
 from proxy.gateway import Gateway
 from proxy.protocol import ConnectionLimits, bounded_protocol
-from proxy.storage.database import Database
+from proxy.storage.connect import describe, open_database
 from proxy.workers import Supervisor, listen
 
 
@@ -85,10 +85,8 @@ def raise_open_file_limit() -> None:
 
 async def preflight(config: GatewayConfig) -> None:
     """Open (and migrate) the database and check the credentials' master key, or fail."""
-    path = config.storage.database
     async with asyncio.timeout(PREFLIGHT_TIMEOUT_S):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(path, busy_timeout_ms=int(PREFLIGHT_TIMEOUT_S * 500))
+        db = await open_database(config.storage, timeout_s=PREFLIGHT_TIMEOUT_S)
         try:
             master = config.credentials
             await CredentialStore(db, cipher(master.master_key), master.master_key_env).verify()
@@ -97,7 +95,7 @@ async def preflight(config: GatewayConfig) -> None:
 
 
 def serve(config: GatewayConfig, workers: int = 1) -> int:
-    path = config.storage.database
+    path = describe(config.storage)
     try:
         asyncio.run(preflight(config))
     except MasterKeyError as error:
@@ -109,7 +107,7 @@ def serve(config: GatewayConfig, workers: int = 1) -> int:
             file=sys.stderr,
         )
         return 1
-    except (sqlite3.Error, OSError) as error:
+    except (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
         print(f"error: cannot use the database {path}: {error}", file=sys.stderr)
         return 1
     raise_open_file_limit()

@@ -15,6 +15,7 @@ from proxy.metrics import Metrics
 from proxy.scrubber import Scrubber
 from proxy.state.base import Answers, State
 from proxy.state.build import open_state
+from proxy.storage.connect import open_database
 from proxy.storage.database import Database
 from proxy.storage.responses import ResponseStore
 from proxy.storage.usage import UsageReader
@@ -41,7 +42,7 @@ class Services:
     async def open(
         cls, config: GatewayConfig, metrics: Metrics, scrubber: Scrubber | None = None
     ) -> Services:
-        db = await Database.open(config.storage.database)
+        db = await open_database(config.storage)
         try:
             return await cls._build(db, config, metrics, scrubber)
         except BaseException:

@@ -8,6 +8,7 @@ import pytest
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import RunningGateway
+from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
 
 GatewayFactory = Callable[..., Awaitable[RunningGateway]]
@@ -71,3 +72,18 @@ def redis_url(redis_server: RedisServer) -> str:
         redis_server.start()  # a test stopped it
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A running PostgreSQL, with a new empty database for each test."""
+    if postgres_server.process is None:
+        postgres_server.start()  # a test stopped it
+    return postgres_server.create_database()

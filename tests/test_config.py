@@ -135,3 +135,20 @@ def test_defaults_per_provider_type(tmp_path: Path) -> None:
     assert config.providers["a"].base_url == "https://api.anthropic.com/v1"
     assert config.providers["a"].api_version == "2023-06-01"
     assert config.providers["d"].api_key == "y"
+
+
+def test_storage_on_postgresql_needs_a_url_without_its_password(tmp_path: Path) -> None:
+    found = problems(tmp_path, '[storage]\nbackend = "postgresql"\n')
+    assert any("storage.url: must be a postgresql:// URL" in p for p in found), found
+    found = problems(
+        tmp_path, '[storage]\nbackend = "postgresql"\nurl = "postgresql://gw:hunter2@db/gw"\n'
+    )
+    assert any("password_env" in p for p in found), found
+    config = load(
+        tmp_path,
+        '[storage]\nbackend = "postgresql"\nurl = "postgresql://gw@db/gw"\n'
+        'password_env = "PGPASS"\n',
+        env={"PGPASS": "s3cret-pg"},
+    )
+    assert config.storage.password == "s3cret-pg"
+    assert "s3cret-pg" not in repr(config.storage)

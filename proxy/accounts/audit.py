@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 import orjson
+
+if TYPE_CHECKING:
+    from proxy.storage.database import Transaction
 
 AUDIT_V1 = (
     """
@@ -26,7 +28,7 @@ AUDIT_V1 = (
 
 
 async def record(
-    db: aiosqlite.Connection,
+    db: Transaction,
     actor: str,
     action: str,
     *,

@@ -15,7 +15,7 @@ from proxy.accounts.store import AccountStore, KeyRecord, User
 from proxy.config import GatewayConfig
 from proxy.errors import GatewayError, InvalidRequest
 from proxy.pricing import usd
-from proxy.storage.database import Database
+from proxy.storage.connect import open_database
 
 
 def add_commands(
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, config: GatewayConfig) -> int:
 
 
 async def _run(args: argparse.Namespace, config: GatewayConfig) -> int:
-    db = await Database.open(config.storage.database)
+    db = await open_database(config.storage)
     try:
         if args.command == "credentials":
             master = config.credentials

@@ -81,8 +81,7 @@ class CredentialStore:
 
     async def verify(self) -> None:
         """Fail clearly at start-up when stored credentials cannot be decrypted."""
-        async with self._db.execute("SELECT ciphertext FROM credentials LIMIT 1") as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetchone("SELECT ciphertext FROM credentials LIMIT 1")
         if row is None:
             return
         if self._fernet is None:
@@ -103,10 +102,13 @@ class CredentialStore:
         ciphertext = self._require().encrypt(secret.encode())
         now = time.time()
         async with self._db.transaction() as db:
-            async with db.execute(
-                "SELECT 1 FROM credentials WHERE user_name = ? AND provider = ?", (user, provider)
-            ) as cursor:
-                replacing = await cursor.fetchone() is not None
+            replacing = (
+                await db.fetchone(
+                    "SELECT 1 FROM credentials WHERE user_name = ? AND provider = ?",
+                    (user, provider),
+                )
+                is not None
+            )
             await db.execute(
                 "INSERT INTO credentials (user_name, provider, ciphertext, masked, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_name, provider) DO "
@@ -128,12 +130,12 @@ class CredentialStore:
 
     async def list(self, user: str | None = None) -> list[Credential]:
         where, args = ("WHERE user_name = ?", (user,)) if user else ("", ())
-        async with self._db.execute(
+        rows = await self._db.fetchall(
             "SELECT id, user_name, provider, masked, created_at, updated_at FROM credentials "
             f"{where} ORDER BY id",
             args,
-        ) as cursor:
-            return [Credential(*row) for row in await cursor.fetchall()]
+        )
+        return [Credential(*row) for row in rows]
 
     async def get(self, credential_id: int) -> Credential:
         for credential in await self.list():
@@ -159,18 +161,14 @@ class CredentialStore:
         """Every (user, provider) -> key in clear, for the request path's in-memory table."""
         if self._fernet is None:
             return {}
-        async with self._db.execute(
-            "SELECT user_name, provider, ciphertext FROM credentials"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._db.fetchall("SELECT user_name, provider, ciphertext FROM credentials")
         return {(r[0], r[1]): self._fernet.decrypt(r[2]).decode() for r in rows}
 
     async def secret(self, credential_id: int) -> tuple[Credential, str]:
         credential = await self.get(credential_id)
-        async with self._db.execute(
+        row = await self._db.fetchone(
             "SELECT ciphertext FROM credentials WHERE id = ?", (credential_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None
         return credential, self._require().decrypt(row[0]).decode()
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import aiosqlite
 import orjson
 import structlog
 
 from proxy.accounts import audit
 from proxy.accounts.secrets import new_key
 from proxy.errors import InvalidRequest, NotFound
-from proxy.storage.database import Database
+from proxy.storage.database import Database, DuplicateRow
 
 log = structlog.get_logger("proxy.accounts")
 
@@ -91,8 +90,7 @@ class AccountStore:
         self.actor = actor  # who the audit log names for changes made through this store
 
     async def version(self) -> int:
-        async with self._db.execute("SELECT version FROM accounts_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetchone("SELECT version FROM accounts_version")
         return int(row[0]) if row else 0
 
     async def create_user(
@@ -118,12 +116,11 @@ class AccountStore:
         return user
 
     async def user(self, name: str, *, missing_ok: bool = False) -> User | None:
-        async with self._db.execute(
+        row = await self._db.fetchone(
             "SELECT name, monthly_budget_nano, alert_thresholds, created_at FROM users "
             "WHERE name = ?",
             (name,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             if missing_ok:
                 return None
@@ -131,11 +128,13 @@ class AccountStore:
         return _user(row)
 
     async def users(self) -> list[User]:
-        async with self._db.execute(
-            "SELECT name, monthly_budget_nano, alert_thresholds, created_at FROM users "
-            "ORDER BY name"
-        ) as cursor:
-            return [_user(row) for row in await cursor.fetchall()]
+        return [
+            _user(row)
+            for row in await self._db.fetchall(
+                "SELECT name, monthly_budget_nano, alert_thresholds, created_at FROM users "
+                "ORDER BY name"
+            )
+        ]
 
     async def set_user_budget(
         self, name: str, budget_usd: Decimal | None, thresholds: Sequence[float] | None = None
@@ -199,7 +198,7 @@ class AccountStore:
                     "models": list(models) if models else None,
                 },
             )
-        except aiosqlite.IntegrityError:
+        except DuplicateRow:
             raise InvalidRequest(f"user {user!r} already has a key named {name!r}") from None
         record = await self.key_by_digest(digest)
         assert record is not None
@@ -207,25 +206,25 @@ class AccountStore:
 
     async def keys(self, user: str | None = None) -> list[KeyRecord]:
         where, args = ("WHERE user_name = ?", (user,)) if user else ("", ())
-        async with self._db.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys {where} ORDER BY id", args
-        ) as cursor:
-            return [_key(row) for row in await cursor.fetchall()]
+        return [
+            _key(row)
+            for row in await self._db.fetchall(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys {where} ORDER BY id", args
+            )
+        ]
 
     async def key(self, key_id: int) -> KeyRecord:
-        async with self._db.execute(
+        row = await self._db.fetchone(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             raise NotFound(f"no key with id {key_id}", param="id")
         return _key(row)
 
     async def key_by_digest(self, digest: str) -> KeyRecord | None:
-        async with self._db.execute(
+        row = await self._db.fetchone(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE sha256 = ?", (digest,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else _key(row)
 
     async def update_key(self, key_id: int, **changes: Any) -> KeyRecord:
@@ -263,10 +262,7 @@ class AccountStore:
 
     async def usable_keys(self) -> list[KeyRecord]:
         """Every usable key; a row that cannot be read is skipped (and logged), never fatal."""
-        async with self._db.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE active = 1"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._db.fetchall(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE active = 1")
         now = time.time()
         keys = []
         for row in rows:

@@ -87,7 +87,7 @@ def _build(
     keys = _keys(root.tables("keys"), env, server)
     retry = _retry(root.section("retry"))
     breaker = _breaker(root.section("circuit_breaker"))
-    storage = read_storage(root.section("storage"))
+    storage = read_storage(root.section("storage"), env)
     debug_log = read_debug_log(root.section("debug_log"))
     logging = read_logging(root.section("logging"))
     metrics = read_metrics(root.section("metrics"), env)

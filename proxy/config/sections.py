@@ -24,18 +24,34 @@ LOG_FORMATS = ("console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def read_storage(s: Section) -> StorageConfig:
+def read_storage(s: Section, env: Mapping[str, str]) -> StorageConfig:
+    password_env = s.string("password_env", "")
     config = StorageConfig(
+        backend=s.choice("backend", ("sqlite", "postgresql"), "sqlite") or "sqlite",
         database=s.string("database", "gateway.db"),
+        url=s.string("url", ""),
+        password_env=password_env,
+        password=env.get(password_env) or None if password_env else None,
+        pool_size=s.integer("pool_size", 10, minimum=1, maximum=1000),
         batch_size=s.integer("batch_size", 200, minimum=1, maximum=100_000),
         flush_interval_ms=s.number("flush_interval_ms", 500, minimum=1),
         queue_limit=s.integer("queue_limit", 100_000, minimum=1),
         retention_days=s.number("retention_days", 90, minimum=0.001),
     )
-    if not config.database:
+    if config.backend == "sqlite" and not config.database:
         s.error("database", "must not be empty")
+    if config.backend == "postgresql":
+        if not config.url.startswith(("postgresql://", "postgres://")):
+            s.error("url", "must be a postgresql:// URL when backend is postgresql")
+        _no_password_in_url(s, config.url)
     s.reject_unknown()
     return config
+
+
+def _no_password_in_url(s: Section, url: str) -> None:
+    userinfo = url.split("//", 1)[-1].split("@", 1)[0] if "@" in url else ""
+    if ":" in userinfo:
+        s.error("url", "must not hold a password; name its variable in password_env")
 
 
 def read_debug_log(s: Section) -> DebugLogConfig:
@@ -134,9 +150,7 @@ def read_state(s: Section, env: Mapping[str, str]) -> StateConfig:
         on_failure=s.choice("on_failure", ("closed", "local"), "closed") or "closed",
         timeout_ms=s.number("timeout_ms", 500.0, minimum=1),
     )
-    userinfo = config.url.split("//", 1)[-1].split("@", 1)[0] if "@" in config.url else ""
-    if ":" in userinfo:
-        s.error("url", "must not hold a password; name its variable in password_env")
+    _no_password_in_url(s, config.url)
     s.reject_unknown()
     return config
 

@@ -124,7 +124,14 @@ class CircuitBreakerConfig:
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    database: str = "gateway.db"
+    """Where the request log, accounts, audit log and stored responses live."""
+
+    backend: str = "sqlite"  # sqlite | postgresql
+    database: str = "gateway.db"  # the SQLite file
+    url: str = ""  # postgresql://user@host:port/dbname, without the password
+    password_env: str = ""  # the environment variable holding PostgreSQL's password, if any
+    password: str | None = field(default=None, repr=False)
+    pool_size: int = 10  # connections per process for the management side
     batch_size: int = 200
     flush_interval_ms: float = 500.0
     queue_limit: int = 100_000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from proxy.accounts import audit
 from proxy.storage.database import Database
 
@@ -18,9 +20,9 @@ async def remember_alert(db: Database, fact: Fact, owner: str | None) -> None:
     period, kind, name, threshold = fact
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO budget_alerts (period, kind, name, threshold, fired_at) "
-            "VALUES (?, ?, ?, ?, unixepoch())",
-            fact,
+            "INSERT INTO budget_alerts (period, kind, name, threshold, fired_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (*fact, time.time()),
         )
         await audit.record(
             conn,

@@ -13,7 +13,7 @@ from proxy.accounts.audit import AUDIT_V1
 from proxy.accounts.schema import ACCOUNTS_V1
 from proxy.storage.rollup import BUCKET_COLUMNS
 
-_REQUEST_INDEXES = (
+REQUEST_INDEXES = (
     "ts",
     "key_name",
     "owner",
@@ -48,7 +48,7 @@ REQUESTS_V1 = (
     """,
     *(
         f"CREATE INDEX requests_{c} ON requests ({c}{', ts' if c != 'ts' else ''})"
-        for c in _REQUEST_INDEXES
+        for c in REQUEST_INDEXES
     ),
     """
     CREATE TABLE debug_bodies (

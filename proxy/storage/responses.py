@@ -177,9 +177,12 @@ class ResponseStore:
         ]
         async with self._db.transaction() as conn:
             await conn.executemany(
-                "INSERT OR REPLACE INTO stored_responses "
+                "INSERT INTO stored_responses "
                 "(id, owner, created_at, expires_at, previous_id, input, response) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "owner = excluded.owner, created_at = excluded.created_at, "
+                "expires_at = excluded.expires_at, previous_id = excluded.previous_id, "
+                "input = excluded.input, response = excluded.response",
                 rows,
             )
         for pending in batch:
@@ -189,10 +192,9 @@ class ResponseStore:
 
     async def purge(self) -> int:
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "DELETE FROM stored_responses WHERE expires_at < ?", (time.time(),)
             )
-            return cursor.rowcount
 
     async def _run(self) -> None:
         next_purge = time.monotonic()

@@ -99,7 +99,7 @@ def aggregate(rows: Iterable[RequestRow]) -> dict[RollupKey, Rollup]:
 
 def upsert_sql() -> str:
     columns = (*KEY_COLUMNS, *SUM_COLUMNS)
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in SUM_COLUMNS)
+    updates = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in SUM_COLUMNS)
     return (
         f"INSERT INTO usage_hourly ({', '.join(columns)}) "
         f"VALUES ({', '.join('?' * len(columns))}) "

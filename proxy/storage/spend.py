@@ -11,7 +11,7 @@ _COLUMNS = {"user": "owner", "key": "key_ref"}
 
 async def month_spend(db: Database, now: float) -> dict[tuple[str, str], int]:
     """Every account's spend since the start of the month of `now`."""
-    since = month_start(now) // 3600 * 3600
+    since = int(month_start(now) // 3600 * 3600)
     spent: dict[tuple[str, str], int] = {}
     for kind, column in _COLUMNS.items():
         rows = await db.fetchall(
@@ -29,6 +29,6 @@ async def account_spend(db: Database, kind: str, name: str, since: float) -> int
     column = _COLUMNS[kind]
     row = await db.fetchone(
         f"SELECT SUM(cost_nano) FROM usage_hourly WHERE hour >= ? AND {column} = ?",
-        (since // 3600 * 3600, name),
+        (int(since // 3600 * 3600), name),
     )
     return int(row[0] or 0) if row is not None else 0

@@ -7,11 +7,18 @@ modules shape what these return. `owner` narrows a read to one user; None reads 
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from proxy.storage.database import Database
+from proxy.storage.request_log import REQUEST_COLUMNS
 from proxy.storage.rollup import LATENCY_BUCKETS_MS
+
+# A request-log row as the API reads it: the page cursor's tie breaker, then the row.
+_ROW_NAMES = ("rowid", *REQUEST_COLUMNS)
+_ROW = ", ".join(_ROW_NAMES)
 
 BUCKETS = ", ".join(f"SUM({name})" for name, _ in LATENCY_BUCKETS_MS)
 # What a roll-up row sums, in order (after the group): see `totals()`.
@@ -42,6 +49,11 @@ def _owner(owner: str | None) -> tuple[str, list[Any]]:
     return ("", []) if owner is None else (" AND owner = ?", [owner])
 
 
+def _hours(since: float, until: float) -> list[int]:
+    """[since, until) as bounds on the roll-ups' `hour`: whole hours, as the column is."""
+    return [int(since // 3600 * 3600), math.ceil(until)]
+
+
 class UsageReader:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -53,9 +65,9 @@ class UsageReader:
         where, args = _owner(owner)
         column = "'all'" if group is None else {"provider": "provider", "alias": "alias"}[group]
         return await self._db.fetchall(
-            f"SELECT {column}, {TOTALS} FROM usage_hourly WHERE hour >= ? AND hour < ?{where} "
-            f"GROUP BY {column}",
-            [since // 3600 * 3600, until, *args],
+            f"SELECT {column}, {TOTALS} FROM usage_hourly WHERE hour >= ? AND hour < ?{where}"
+            + ("" if group is None else f" GROUP BY {column}"),
+            [*_hours(since, until), *args],
         )
 
     async def chart(
@@ -64,7 +76,7 @@ class UsageReader:
         """(t, sums...) per bucket of `step` seconds; for requests_by_model, (alias, t, n)."""
         where, args = _owner(owner)
         span = f"FROM usage_hourly WHERE hour >= ? AND hour < ?{where}"
-        bounds = [since // 3600 * 3600, until, *args]
+        bounds = [*_hours(since, until), *args]
         bucket = f"(hour / {int(step)}) * {int(step)}"
         if kind == "requests_by_model":
             return await self._db.fetchall(
@@ -103,21 +115,18 @@ class UsageReader:
             args += [ts, ts, rowid]
         where, owner_args = _owner(owner)
         rows = await self._db.fetchall(
-            f"SELECT rowid, * FROM requests WHERE {' AND '.join(clauses)}{where} "
+            f"SELECT {_ROW} FROM requests WHERE {' AND '.join(clauses)}{where} "
             "ORDER BY ts DESC, rowid DESC LIMIT ?",
             [*args, *owner_args, limit],
         )
-        names = ["rowid", *await self._columns()]
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return [dict(zip(_ROW_NAMES, row, strict=True)) for row in rows]
 
     async def request(self, request_id: str, owner: str | None) -> dict[str, Any] | None:
         where, args = _owner(owner)
-        rows = await self._db.fetchall(
-            f"SELECT rowid, * FROM requests WHERE request_id = ?{where}", [request_id, *args]
+        row = await self._db.fetchone(
+            f"SELECT {_ROW} FROM requests WHERE request_id = ?{where}", [request_id, *args]
         )
-        if not rows:
-            return None
-        return dict(zip(["rowid", *await self._columns()], rows[0], strict=True))
+        return None if row is None else dict(zip(_ROW_NAMES, row, strict=True))
 
     async def debug_bodies(self, request_id: str) -> tuple[Any, ...] | None:
         """(request_headers, request_body, response_headers, response_body, truncated)."""
@@ -127,10 +136,6 @@ class UsageReader:
             [request_id],
         )
         return None if row is None else tuple(row)
-
-    async def _columns(self) -> list[str]:
-        rows = await self._db.fetchall("SELECT name FROM pragma_table_info('requests')")
-        return [r[0] for r in rows]
 
     async def audit(self, user: str | None) -> list[Any]:
         """(id, ts, actor, action, user, subject, detail) rows, newest first."""
@@ -143,17 +148,25 @@ class UsageReader:
 
     async def spend_history(self, owner: str, granularity: str) -> list[Any]:
         """(period, cost_nano, requests) per day or month of one user, oldest first."""
-        fmt = "%Y-%m-%d" if granularity == "day" else "%Y-%m"
-        return await self._db.fetchall(
-            f"SELECT strftime('{fmt}', hour, 'unixepoch') AS period, SUM(cost_nano), "
-            "SUM(requests) FROM usage_hourly WHERE owner = ? GROUP BY period ORDER BY period",
+        # Days in SQL (integer arithmetic, the same in every engine), named here.
+        days = await self._db.fetchall(
+            "SELECT hour / 86400 AS day, SUM(cost_nano), SUM(requests) FROM usage_hourly "
+            "WHERE owner = ? GROUP BY day ORDER BY day",
             (owner,),
         )
+        fmt = "%Y-%m-%d" if granularity == "day" else "%Y-%m"
+        periods: dict[str, list[int]] = {}
+        for day, cost, requests in days:
+            name = dt.datetime.fromtimestamp(int(day) * 86400, dt.UTC).strftime(fmt)
+            total = periods.setdefault(name, [0, 0])
+            total[0] += int(cost or 0)
+            total[1] += int(requests or 0)
+        return [(name, cost, requests) for name, (cost, requests) in periods.items()]
 
     async def provider_health(self, since: float) -> list[Any]:
         """(provider, requests, errors, latency_ms_sum) since `since`."""
         return await self._db.fetchall(
             "SELECT provider, SUM(requests), SUM(errors), SUM(latency_ms_sum) FROM usage_hourly "
             "WHERE hour >= ? AND provider != '' GROUP BY provider",
-            (since // 3600 * 3600,),
+            (int(since // 3600 * 3600),),
         )

@@ -1,5 +1,6 @@
-"""Two gateway instances sharing one Redis (and one database): budgets, limits, the cache
-and keys hold across them as in one process."""
+"""Two gateway instances sharing one Redis and one database (a SQLite file, as on one VM,
+or PostgreSQL, as across VMs): budgets, limits, the cache and keys hold across them as in
+one process."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -29,7 +32,42 @@ async def billing() -> AsyncIterator[BillingUpstream]:
     await fake.stop()
 
 
-def shared_toml(upstream_url: str, redis_url: str, db: Path, extra: str = "") -> str:
+@dataclass
+class SharedDatabase:
+    """The [storage] both instances use, and what the request log says was spent."""
+
+    storage: str
+    sqlite_path: Path | None = None
+    postgres_url: str | None = None
+
+    async def spent(self, owner: str) -> tuple[int, int]:
+        sql = (
+            "SELECT COALESCE(SUM(cost_nano), 0), SUM(CASE WHEN http_status = 200 THEN 1 END) "
+            f"FROM requests WHERE owner = '{owner}'"
+        )
+        if self.postgres_url is not None:
+            conn = await asyncpg.connect(self.postgres_url)
+            try:
+                total, answered = await conn.fetchrow(sql)
+            finally:
+                await conn.close()
+        else:
+            assert self.sqlite_path is not None
+            with sqlite3.connect(self.sqlite_path) as lite:
+                total, answered = lite.execute(sql).fetchone()
+        return int(total), int(answered or 0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> SharedDatabase:
+    if request.param == "sqlite":
+        path = tmp_path / "shared.db"
+        return SharedDatabase(f'database = "{path}"', sqlite_path=path)
+    url = request.getfixturevalue("postgres_url")
+    return SharedDatabase(f'backend = "postgresql"\nurl = "{url}"', postgres_url=url)
+
+
+def shared_toml(upstream_url: str, redis_url: str, db: SharedDatabase, extra: str = "") -> str:
     digest = hashlib.sha256(ADMIN.encode()).hexdigest()
     return f"""
 [server]
@@ -46,7 +84,7 @@ api_key_env = "K"
 alias = "mini"
 routes = [{{ provider = "openai", model = "gpt-4o-mini" }}]
 [storage]
-database = "{db}"
+{db.storage}
 flush_interval_ms = 10
 [state]
 backend = "redis"
@@ -56,7 +94,11 @@ url = "{redis_url}"
 
 
 async def two(
-    gateway_factory: GatewayFactory, upstream_url: str, redis_url: str, db: Path, extra: str = ""
+    gateway_factory: GatewayFactory,
+    upstream_url: str,
+    redis_url: str,
+    db: SharedDatabase,
+    extra: str = "",
 ) -> tuple[RunningGateway, RunningGateway]:
     toml = shared_toml(upstream_url, redis_url, db, extra)
     env = {"K": "sk-upstream"}
@@ -91,21 +133,13 @@ async def accepted(gw: RunningGateway, key: str) -> None:
     raise AssertionError("the instance never accepted the key")
 
 
-def spent(db: Path, owner: str) -> tuple[int, int]:
-    with sqlite3.connect(db) as conn:
-        total, answered = conn.execute(
-            "SELECT COALESCE(SUM(cost_nano), 0), SUM(http_status = 200) FROM requests "
-            "WHERE owner = ?",
-            (owner,),
-        ).fetchone()
-    return int(total), int(answered or 0)
-
-
 async def test_200_requests_over_two_instances_never_overspend(
-    gateway_factory: GatewayFactory, billing: BillingUpstream, redis_url: str, tmp_path: Path
+    gateway_factory: GatewayFactory,
+    billing: BillingUpstream,
+    redis_url: str,
+    shared_db: SharedDatabase,
 ) -> None:
-    db = tmp_path / "shared.db"
-    first, second = await two(gateway_factory, billing.url, redis_url, db)
+    first, second = await two(gateway_factory, billing.url, redis_url, shared_db)
     secret, _ = await user_key(first, "team", monthly_budget_usd="0.01")
     await accepted(second, secret)
     body = {"model": "mini", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi"}]}
@@ -116,7 +150,7 @@ async def test_200_requests_over_two_instances_never_overspend(
     assert statuses <= {200, 402}, statuses
     await first.stop()
     await second.stop()
-    total, answered = spent(db, "team")
+    total, answered = await shared_db.spent("team")
     assert answered >= 1 and total <= BUDGET_NANO
     # Both instances answered some: the budget was shared, not split.
     assert {r.headers.get("x-gateway-provider") for r in replies if r.status_code == 200} == {
@@ -125,9 +159,12 @@ async def test_200_requests_over_two_instances_never_overspend(
 
 
 async def test_rpm_over_two_instances(
-    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, redis_url: str, tmp_path: Path
+    gateway_factory: GatewayFactory,
+    fake_openai: FakeOpenAI,
+    redis_url: str,
+    shared_db: SharedDatabase,
 ) -> None:
-    first, second = await two(gateway_factory, fake_openai.url, redis_url, tmp_path / "g.db")
+    first, second = await two(gateway_factory, fake_openai.url, redis_url, shared_db)
     admin = {"Authorization": f"Bearer {ADMIN}"}
     secret, key_id = await user_key(first, "team")
     async with first.http() as http:
@@ -148,10 +185,13 @@ async def test_rpm_over_two_instances(
 
 
 async def test_a_cached_answer_from_one_instance_is_served_by_the_other(
-    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, redis_url: str, tmp_path: Path
+    gateway_factory: GatewayFactory,
+    fake_openai: FakeOpenAI,
+    redis_url: str,
+    shared_db: SharedDatabase,
 ) -> None:
     cache = "[cache]\nenabled = true\n"
-    first, second = await two(gateway_factory, fake_openai.url, redis_url, tmp_path / "g.db", cache)
+    first, second = await two(gateway_factory, fake_openai.url, redis_url, shared_db, cache)
     secret, _ = await user_key(first, "team")
     await accepted(second, secret)
     body = {"model": "mini", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]}
@@ -163,9 +203,12 @@ async def test_a_cached_answer_from_one_instance_is_served_by_the_other(
 
 
 async def test_a_key_revoked_on_one_instance_is_refused_by_the_other_within_a_second(
-    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, redis_url: str, tmp_path: Path
+    gateway_factory: GatewayFactory,
+    fake_openai: FakeOpenAI,
+    redis_url: str,
+    shared_db: SharedDatabase,
 ) -> None:
-    first, second = await two(gateway_factory, fake_openai.url, redis_url, tmp_path / "g.db")
+    first, second = await two(gateway_factory, fake_openai.url, redis_url, shared_db)
     secret, key_id = await user_key(first, "team")
     body = {"model": "mini", "messages": [{"role": "user", "content": "hi"}]}
     assert (await post(first, secret, body)).status_code == 200  # at once, where it was made
@@ -189,11 +232,11 @@ async def test_redis_stopped_mid_load(
     fake_openai: FakeOpenAI,
     redis_server: RedisServer,
     redis_url: str,
-    tmp_path: Path,
+    shared_db: SharedDatabase,
     on_failure: str,
 ) -> None:
     extra = f'on_failure = "{on_failure}"\ntimeout_ms = 200\n'
-    first, _ = await two(gateway_factory, fake_openai.url, redis_url, tmp_path / "g.db", extra)
+    first, _ = await two(gateway_factory, fake_openai.url, redis_url, shared_db, extra)
     secret, _ = await user_key(first, "team", monthly_budget_usd="10")
     body = {"model": "mini", "messages": [{"role": "user", "content": "hi"}]}
     assert (await post(first, secret, body)).status_code == 200

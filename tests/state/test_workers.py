@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -30,10 +31,17 @@ async def billing() -> AsyncIterator[BillingUpstream]:
     await fake.stop()
 
 
-def config(tmp_path: Path, upstream: str, redis_url: str | None) -> Path:
+def config(
+    tmp_path: Path, upstream: str, redis_url: str | None, postgres_url: str | None = None
+) -> Path:
     digest = hashlib.sha256(ADMIN.encode()).hexdigest()
     state = (
         f'[state]\nbackend = "redis"\nurl = "{redis_url}"\ntimeout_ms = 5000\n' if redis_url else ""
+    )
+    storage = (
+        f'backend = "postgresql"\nurl = "{postgres_url}"'
+        if postgres_url
+        else f'database = "{tmp_path / "gateway.db"}"'
     )
     path = tmp_path / "gateway.toml"
     path.write_text(
@@ -52,7 +60,7 @@ api_key_env = "K"
 alias = "mini"
 routes = [{{ provider = "openai", model = "gpt-4o-mini" }}]
 [storage]
-database = "{tmp_path / "gateway.db"}"
+{storage}
 flush_interval_ms = 10
 {state}
 """
@@ -172,3 +180,45 @@ async def test_a_worker_that_dies_is_replaced(tmp_path: Path, redis_url: str) ->
     finally:
         assert gateway.stop() == 0
     assert "worker_died" in (tmp_path / "log.txt").read_text()
+
+
+async def test_two_workers_on_postgresql_lose_no_answered_row_on_sigterm(
+    billing: BillingUpstream, redis_url: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM in the middle of a load: every request that got an answer has its row."""
+    gateway = GatewayProcess(
+        config(tmp_path, billing.url, redis_url, postgres_url),
+        tmp_path / "log.txt",
+        {"K": "sk"},
+        ("--workers", "2"),
+    )
+    body = {"model": "mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    answered: list[str] = []
+    try:
+        await gateway.ready()
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+
+            async def one() -> None:
+                try:
+                    reply = await http.post("/v1/chat/completions", json=body, headers=headers)
+                except httpx.TransportError:
+                    return  # refused once the workers stopped accepting: never answered
+                answered.append(reply.headers["x-request-id"])
+
+            load = [asyncio.create_task(one()) for _ in range(400)]
+            while len(answered) < 100:
+                await asyncio.sleep(0.01)
+            gateway.terminate()
+            await asyncio.gather(*load)
+    finally:
+        assert gateway.stop() == 0
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        stored = {r[0] for r in await conn.fetch("SELECT request_id FROM requests")}
+        hours = await conn.fetchval("SELECT SUM(requests) FROM usage_hourly")
+    finally:
+        await conn.close()
+    assert len(answered) >= 100
+    assert set(answered) <= stored
+    assert hours == len(stored)  # the roll-ups count exactly the rows written

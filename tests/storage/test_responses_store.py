@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from proxy.storage import responses as store_module
-from proxy.storage.database import Database
+from proxy.storage.database import Database, SQLiteDatabase
 from proxy.storage.responses import ResponseStore
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(str(tmp_path / "gateway.db"))
+    database = await SQLiteDatabase.open(str(tmp_path / "gateway.db"))
     yield database
     await database.close()
 
