@@ -63,6 +63,8 @@ lock: | $(BIN)/python
 		--python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile --quiet pyproject.toml requirements-build.in --extra test \
 		--generate-hashes --python-version 3.11 -o requirements-dev.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml requirements-build.in --extra otel \
+		--generate-hashes --python-version 3.11 -o requirements-otel.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
