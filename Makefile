@@ -33,7 +33,8 @@ typecheck: $(VENV)/.dev
 
 # Debian tools and servers some tests run: promtool (metrics and alert rules),
 # systemd-analyze (the unit), redis-server (shared state), PostgreSQL (shared storage:
-# its binaries live in /usr/lib/postgresql/<version>/bin). Tests start the servers
+# its binaries live in /usr/lib/postgresql/<version>/bin), chromium (the dashboard's
+# browser tests drive it through Playwright; no browser is downloaded). Tests start the servers
 # themselves, on loopback ports of their own.
 tools:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
@@ -44,6 +45,8 @@ tools:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 test: lint typecheck tools
 	$(BIN)/pytest

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.api import api_routes
 from proxy.config import DEV_KEY, GatewayConfig
+from proxy.dashboard import dashboard_routes
 from proxy.dialects.chat import ChatDialect
 from proxy.dialects.messages import MessagesDialect
 from proxy.endpoints.admin import Reload
@@ -100,6 +101,8 @@ def build_app(config: GatewayConfig) -> FastPaths:
         Route("/api/admin/reload", Reload(gateway), methods=["POST"]),
     ]
     routes += api_routes(gateway, docs=config.server.docs)
+    if config.server.dashboard:
+        routes += dashboard_routes()
     if config.metrics.port == 0:
         endpoint = MetricsEndpoint(metrics, config.metrics.bearer_token)
         routes.append(Route("/metrics", endpoint, methods=["GET"]))

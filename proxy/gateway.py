@@ -37,7 +37,7 @@ class Runtime:
     failover: Failover
     breakers: Mapping[str, CircuitBreaker] = field(default_factory=dict)
     scrubber: Scrubber = field(default_factory=Scrubber)
-    prices_updated: str = ""
+    prices: PriceTable = field(default_factory=PriceTable.builtin)
     active: int = 0  # requests still using this runtime
 
     async def aclose(self) -> None:
@@ -140,7 +140,7 @@ class Gateway:
             failover=Failover(config.retry, Backoff(config.retry), self.scrubber.scrub),
             breakers=self.breakers,
             scrubber=self.scrubber,
-            prices_updated=self.prices.updated,
+            prices=self.prices,
         )
 
     def _keys(self, config: GatewayConfig) -> KeyStore:

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from proxy.api import accounts, budget, catalog, credentials, usage
 from proxy.api.openapi import docs_page, document
-from proxy.api.routing import Endpoint, routes
+from proxy.api.routing import Context, Endpoint, routes
 from proxy.gateway import Gateway
 
 ENDPOINTS: list[Endpoint] = [
@@ -21,9 +21,25 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
+async def _served_by_reload(ctx: Context) -> None:
+    raise AssertionError("POST /api/admin/reload is served by proxy.endpoints.admin.Reload")
+
+
+# Declared for the document only: the reload endpoint swaps the runtime every other
+# endpoint reads, so it is served on its own (proxy.endpoints.admin), not through them.
+RELOAD = Endpoint(
+    "POST",
+    "/api/admin/reload",
+    "Re-read gateway.toml and swap it in (as SIGHUP does); an invalid file changes nothing",
+    _served_by_reload,
+    admin=True,
+    example={"status": "reloaded", "aliases": ["fast", "smart"]},
+)
+
+
 def api_routes(gateway: Gateway, docs: bool = True) -> list[BaseRoute]:
     """The /api/ endpoints; with `docs`, also /openapi.json and the /docs page."""
-    spec = document(ENDPOINTS)
+    spec = document([*ENDPOINTS, RELOAD])
     spec_body = orjson.dumps(spec)
     page = docs_page(spec)
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from proxy.api.routing import Context, Endpoint, Param
+from proxy.api.usage import percentile
 from proxy.errors import NotFound
 from proxy.pricing import Price, TokenCounts, usd
 from proxy.router import Alias, Route
@@ -37,20 +38,32 @@ def _provider(ctx: Context, name: str, recent: dict[str, dict[str, Any]]) -> dic
         "enabled": config.enabled,
         "key_configured": bool(config.api_key),
         "circuit_state": None if breaker is None else breaker.state.name.lower(),
-        "recent": recent.get(name, {"requests": 0, "error_rate": None, "avg_latency_ms": None}),
+        "recent": recent.get(name, _NO_TRAFFIC),
     }
+
+
+_NO_TRAFFIC = {
+    "requests": 0,
+    "error_rate": None,
+    "avg_latency_ms": None,
+    "p50_latency_ms": None,
+    "p95_latency_ms": None,
+}
 
 
 async def _recent_health(ctx: Context) -> dict[str, dict[str, Any]]:
     rows = await ctx.services.usage.provider_health(time.time() - RECENT_S)
-    return {
-        name: {
+    health = {}
+    for name, requests, errors, latency, *buckets in rows:
+        counts = [int(c or 0) for c in buckets]
+        health[name] = {
             "requests": requests,
             "error_rate": round(errors / requests, 4) if requests else None,
             "avg_latency_ms": round(latency / requests, 3) if requests else None,
+            "p50_latency_ms": percentile(counts, 0.5),
+            "p95_latency_ms": percentile(counts, 0.95),
         }
-        for name, requests, errors, latency in rows
-    }
+    return health
 
 
 async def list_models(ctx: Context) -> dict[str, Any]:
@@ -115,14 +128,38 @@ def _prices(price: Price | None) -> dict[str, str | None]:
 
 
 async def pricing_table(ctx: Context) -> dict[str, Any]:
+    """What the configured routes cost, and the built-in table they are priced from (a
+    route's own prices in gateway.toml win over it)."""
+    provider = ctx.params["provider"]
+    prices = ctx.runtime.prices
+    builtin = [
+        {"provider_type": kind, "model": model, **_prices(price), **_extras(price)}
+        for (kind, model), price in sorted(prices.entries().items())
+        if provider is None or kind == provider
+    ]
     return {
         "unit": "USD per 1M tokens",
-        "table_updated": ctx.runtime.prices_updated,
+        "table_updated": prices.updated,
         "data": [
             {"alias": a.name, "routes": [_route(r) for r in a.routes]}
             for a in ctx.runtime.router.aliases.values()
         ],
+        "builtin": builtin,
     }
+
+
+def _extras(price: Price) -> dict[str, Any]:
+    """What a built-in entry adds to the flat rates: 1-hour cache writes, long-context
+    rates, service tiers."""
+    extras: dict[str, Any] = {}
+    if price.cache_write_1h is not None:
+        extras["cache_write_1h_price"] = str(price.cache_write_1h)
+    if price.long_context is not None:
+        above, rates = price.long_context
+        extras["long_context"] = {"above_prompt_tokens": above, **_prices(rates)}
+    if price.tiers:
+        extras["service_tiers"] = {tier: _prices(rates) for tier, rates in price.tiers.items()}
+    return extras
 
 
 def _cost(route: Route, prompt: int, completion: int) -> dict[str, Any]:
@@ -171,7 +208,13 @@ PROVIDER_EXAMPLE = {
     "enabled": True,
     "key_configured": True,
     "circuit_state": "closed",
-    "recent": {"requests": 120, "error_rate": 0.0083, "avg_latency_ms": 812.4},
+    "recent": {
+        "requests": 120,
+        "error_rate": 0.0083,
+        "avg_latency_ms": 812.4,
+        "p50_latency_ms": 640.0,
+        "p95_latency_ms": 2210.5,
+    },
 }
 MODEL_EXAMPLE = {
     "id": "fast",
@@ -230,12 +273,23 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         "/api/pricing",
-        "The effective price table",
+        "The configured routes' prices and the built-in price table",
         pricing_table,
+        params=(Param("provider", description="built-in entries of this provider type only"),),
         example={
             "unit": "USD per 1M tokens",
             "table_updated": "2025-10-01",
             "data": [{"alias": "fast", "routes": MODEL_EXAMPLE["routes"]}],
+            "builtin": [
+                {
+                    "provider_type": "openai",
+                    "model": "gpt-4o-mini",
+                    "input_price": "0.15",
+                    "output_price": "0.6",
+                    "cached_input_price": "0.075",
+                    "cache_write_price": None,
+                }
+            ],
         },
     ),
     Endpoint(

@@ -138,6 +138,31 @@ async def charts(ctx: Context) -> dict[str, Any]:
     return {"type": kind, "bucket_seconds": step, "since": since, "until": until, "series": series}
 
 
+BREAKDOWNS = ("model", "provider", "key", "tenant", "agent")
+
+
+async def breakdown(ctx: Context) -> dict[str, Any]:
+    since, until = _range(ctx)
+    by = ctx.params["by"]
+    rows = await ctx.services.usage.breakdown(by, since, until, _owner(ctx))
+    return {
+        "by": by,
+        "since": since,
+        "until": until,
+        "data": [
+            {
+                "name": name or None,
+                "requests": int(requests or 0),
+                "errors": int(errors or 0),
+                "prompt_tokens": int(prompt or 0),
+                "completion_tokens": int(completion or 0),
+                "cost_usd": usd(int(cost or 0)),
+            }
+            for name, requests, errors, prompt, completion, cost in rows
+        ],
+    }
+
+
 async def requests_log(ctx: Context) -> dict[str, Any]:
     since, until = _range(ctx)
     cursor = ctx.params["cursor"]
@@ -163,7 +188,8 @@ async def one_request(ctx: Context) -> dict[str, Any]:
     if row is None:
         raise NotFound("no such request (or not yours)", param="request_id")
     item = _request(row)
-    debug = await usage.debug_bodies(ctx.params["request_id"])
+    # Bodies are what callers sent and got: an operator's to read, not every key's.
+    debug = await usage.debug_bodies(ctx.params["request_id"]) if ctx.admin else None
     item["debug"] = (
         None
         if debug is None
@@ -244,6 +270,28 @@ ENDPOINTS = [
         summary,
         params=(*RANGE, USER),
         example=SUMMARY_EXAMPLE,
+    ),
+    Endpoint(
+        "GET",
+        "/api/usage/breakdown",
+        "Requests, tokens and cost per model, provider, key, tenant or agent",
+        breakdown,
+        params=(Param("by", choices=BREAKDOWNS, required=True), *RANGE, USER),
+        example={
+            "by": "model",
+            "since": 1795000000.0,
+            "until": 1795086400.0,
+            "data": [
+                {
+                    "name": "fast",
+                    "requests": 812,
+                    "errors": 3,
+                    "prompt_tokens": 401200,
+                    "completion_tokens": 98100,
+                    "cost_usd": "0.12",
+                }
+            ],
+        },
     ),
     Endpoint(
         "GET",

@@ -133,8 +133,9 @@ def _build(
 
 
 def _server(s: Section) -> ServerConfig:
+    host = s.string("host", "127.0.0.1")
     config = ServerConfig(
-        host=s.string("host", "127.0.0.1"),
+        host=host,
         port=s.integer("port", 8080, minimum=0, maximum=65535),
         max_request_body_bytes=int(s.number("max_request_body_mb", 8, minimum=0.001) * 1024 * 1024),
         shutdown_grace_s=s.number("shutdown_grace_s", 30, minimum=0),
@@ -144,6 +145,8 @@ def _server(s: Section) -> ServerConfig:
         keepalive_timeout_s=s.number("keepalive_timeout_s", 5, minimum=0.1),
         max_connections=s.integer("max_connections", 4096, minimum=1),
         docs=s.boolean("docs", True),
+        # On by default where only this machine can reach it; say so to serve it wider.
+        dashboard=s.boolean("dashboard", _is_loopback(host)),
     )
     s.reject_unknown()
     return config

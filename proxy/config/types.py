@@ -47,6 +47,7 @@ class ServerConfig:
     keepalive_timeout_s: float = 5.0
     max_connections: int = 4096
     docs: bool = True
+    dashboard: bool = True  # GET /dashboard; the loader's default: on when host is loopback
 
 
 @dataclass(frozen=True, slots=True)

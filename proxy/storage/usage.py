@@ -70,6 +70,30 @@ class UsageReader:
             [*_hours(since, until), *args],
         )
 
+    async def breakdown(
+        self, by: str, since: float, until: float, owner: str | None, limit: int = 100
+    ) -> list[Any]:
+        """(name, requests, errors, prompt_tokens, completion_tokens, cost_nano) per model,
+        provider, key, tenant or agent, costliest first. Tenants and agents are not in the
+        roll-ups, so those two read the request log itself."""
+        where, args = _owner(owner)
+        if by in ("tenant", "agent"):
+            return await self._db.fetchall(
+                f"SELECT {by}, COUNT(*), SUM(CASE WHEN outcome != 'ok' THEN 1 ELSE 0 END), "
+                "SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_nano) FROM requests "
+                f"WHERE ts >= ? AND ts < ?{where} GROUP BY {by} "
+                "ORDER BY SUM(cost_nano) DESC, COUNT(*) DESC LIMIT ?",
+                [since, until, *args, limit],
+            )
+        column = {"model": "alias", "provider": "provider", "key": "key_name"}[by]
+        return await self._db.fetchall(
+            f"SELECT {column}, SUM(requests), SUM(errors), SUM(prompt_tokens), "
+            f"SUM(completion_tokens), SUM(cost_nano) FROM usage_hourly "
+            f"WHERE hour >= ? AND hour < ?{where} GROUP BY {column} "
+            "ORDER BY SUM(cost_nano) DESC, SUM(requests) DESC LIMIT ?",
+            [*_hours(since, until), *args, limit],
+        )
+
     async def chart(
         self, kind: str, step: int, since: float, until: float, owner: str | None
     ) -> list[Any]:
@@ -164,9 +188,10 @@ class UsageReader:
         return [(name, cost, requests) for name, (cost, requests) in periods.items()]
 
     async def provider_health(self, since: float) -> list[Any]:
-        """(provider, requests, errors, latency_ms_sum) since `since`."""
+        """(provider, requests, errors, latency_ms_sum, latency buckets...) since `since`."""
         return await self._db.fetchall(
-            "SELECT provider, SUM(requests), SUM(errors), SUM(latency_ms_sum) FROM usage_hourly "
+            "SELECT provider, SUM(requests), SUM(errors), SUM(latency_ms_sum), "
+            f"{BUCKETS} FROM usage_hourly "
             "WHERE hour >= ? AND provider != '' GROUP BY provider",
             (int(since // 3600 * 3600),),
         )
