@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import openai
 import pytest
@@ -251,3 +252,40 @@ async def test_thresholds_fire_once_each_to_a_real_webhook(
     user_alerts = sorted(a["threshold"] for a in received if a["account_type"] == "user")
     assert user_alerts == [0.5, 0.8, 1.0]
     assert all(a["account"] == "team" for a in received)
+
+
+async def test_key_lifecycle_through_the_cli_on_postgresql(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, postgres_url: str, tmp_path: Path
+) -> None:
+    """The CLI on one machine, the gateway on another, one PostgreSQL between them."""
+    storage = f'[storage]\nbackend = "postgresql"\nurl = "{postgres_url}"\n'
+    gw = await gateway_factory(
+        gateway_toml(
+            provider("up", fake_openai.url, kind="openai", api_key_env="UP_KEY"),
+            alias("m", ("up", "gpt-4o-mini")),
+            storage + "flush_interval_ms = 10\n",
+        ),
+        env={"UP_KEY": "sk-up"},
+    )
+    config = tmp_path / "cli.toml"
+    config.write_text(storage)
+    await cli(config, "users", "create", "team")
+    secret = secret_of(await cli(config, "keys", "create", "--user", "team", "--name", "svc"))
+    loop = asyncio.get_running_loop()
+    made = loop.time()
+    while (await post(gw, secret)).status_code != 200:
+        assert loop.time() - made < 1.0, "a key made elsewhere still refused after a second"
+        await asyncio.sleep(0.05)
+    await cli(config, "keys", "revoke", "1")
+    revoked = loop.time()
+    while (await post(gw, secret)).status_code != 401:
+        assert loop.time() - revoked < 1.0, "a revoked key still accepted after a second"
+        await asyncio.sleep(0.05)
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        stored = await conn.fetch("SELECT * FROM api_keys")
+        actions = [r[0] for r in await conn.fetch("SELECT action FROM audit_log ORDER BY id")]
+    finally:
+        await conn.close()
+    assert secret not in str([tuple(r) for r in stored])  # the hash and a prefix only
+    assert actions == ["user.created", "key.created", "key.revoked"]
