@@ -37,6 +37,7 @@ from proxy.observer import Observer
 from proxy.price_table import unpriced_routes
 from proxy.services import Services
 from proxy.storage.connect import log_writer
+from proxy.tracing import open_tracing
 
 log = structlog.get_logger("proxy.app")
 
@@ -61,6 +62,11 @@ def build_app(config: GatewayConfig) -> FastPaths:
         # Whatever started is stopped again, in reverse, even when a later step fails:
         # a database connection left open would keep the process from exiting.
         async with contextlib.AsyncExitStack() as stack:
+            # First in, last out: spans of the last requests are exported before exit.
+            tracing = open_tracing(config.tracing)
+            if tracing is not None:
+                stack.push_async_callback(tracing.close)
+                observer.tracing = tracing
             await sink.start()
             stack.push_async_callback(sink.close)
             services = await Services.open(config, metrics, gateway.scrubber)

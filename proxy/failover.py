@@ -91,10 +91,14 @@ class Failover:
     ) -> tuple[T] | None:
         loop = asyncio.get_running_loop()
         retries = self._config.attempts_per_route
+        trace = record.trace
         for retry in range(retries + 1):
             started = perf_counter()
             try:
-                result = await attempt(route, deadline)
+                if trace is None:
+                    result = await attempt(route, deadline)
+                else:
+                    result = await trace.attempt(route, attempt, deadline)
             except UpstreamFailure as failure:
                 failure.redact(self._scrub)
                 record.attempts.append(_failed(route, failure, perf_counter() - started))

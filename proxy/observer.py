@@ -20,6 +20,7 @@ from proxy.redaction import redact_headers, truncate
 from proxy.scrubber import Scrubber
 from proxy.storage.base import LogSink
 from proxy.storage.rows import DebugRow, FailedAttempt, RequestRow
+from proxy.tracing import Tracing
 
 log = structlog.get_logger("proxy.access")
 
@@ -36,6 +37,8 @@ class Observer:
         self.sink = sink
         self._max_body_bytes = max_body_bytes
         self._scrubber = scrubber or Scrubber()
+        # Set at start-up when [tracing] is on; requests then start their spans with it.
+        self.tracing: Tracing | None = None
 
     def finish(self, record: RequestRecord, scope: Scope, aliases: Container[str]) -> None:
         """Called once per answered request; must never block or raise."""
@@ -68,6 +71,8 @@ class Observer:
             ttft_ms=row.ttft_ms,
             overhead_ms=row.overhead_ms,
         )
+        if record.trace is not None:
+            record.trace.end(record)
 
     def _debug_row(self, record: RequestRecord, scope: Scope) -> DebugRow:
         limit = self._max_body_bytes

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from proxy.pricing import Price, TokenCounts
 from proxy.schema import Usage
+
+if TYPE_CHECKING:
+    from proxy.tracing import RequestTrace
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +79,4 @@ class RequestRecord:
     output_cap: int | None = None  # the max_tokens the gateway set, when the client set none
     request_body: bytes = b""  # kept only when the debug log is on for this request
     response_body: bytes = b""
+    trace: RequestTrace | None = None  # the request's spans, when [tracing] is on

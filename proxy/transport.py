@@ -23,6 +23,7 @@ from proxy.errors import (
     UpstreamTooLarge,
 )
 from proxy.sse import SSEEvent, SSEParser
+from proxy.tracing import OUTBOUND
 
 # Response headers are small; this bounds what aiohttp buffers while parsing them.
 MAX_HEADER_LINE_BYTES = 64 * 1024
@@ -108,11 +109,13 @@ class HTTPTransport:
             next_event_deadline=now + config.first_byte_timeout_s,
             idle_s=config.idle_timeout_s,
         )
+        headers = request.headers
+        traced = OUTBOUND.get()
+        if traced is not None:  # traced: the attempt's context goes upstream; else no trace header
+            headers = traced.headers(headers)
         try:
             async with asyncio.timeout_at(timing.event_deadline()):
-                response = await self._session.post(
-                    request.url, data=request.body, headers=request.headers
-                )
+                response = await self._session.post(request.url, data=request.body, headers=headers)
         except aiohttp.ConnectionTimeoutError:
             raise UpstreamTimeout(f"connect timeout after {config.connect_timeout_s:g}s") from None
         except TimeoutError:

@@ -26,6 +26,7 @@ from proxy.config.types import (
     StateConfig,
     StaticKey,
     StorageConfig,
+    TracingConfig,
 )
 
 __all__ = [
@@ -53,5 +54,6 @@ __all__ = [
     "StateConfig",
     "StaticKey",
     "StorageConfig",
+    "TracingConfig",
     "load_config",
 ]

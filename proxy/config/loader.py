@@ -26,6 +26,7 @@ from proxy.config.sections import (
     read_responses,
     read_state,
     read_storage,
+    read_tracing,
 )
 from proxy.config.toml import Problems, Section
 from proxy.config.types import (
@@ -97,6 +98,7 @@ def _build(
     cache = read_cache(root.section("cache"))
     responses = read_responses(root.section("responses"))
     state = read_state(root.section("state"), env)
+    tracing = read_tracing(root.section("tracing"), env)
     root.reject_unknown()
     warnings = list(root.problems.warnings)
     real = sorted(p.name for p in providers.values() if p.enabled and p.type != "mock")
@@ -128,6 +130,7 @@ def _build(
         cache=cache,
         responses=responses,
         state=state,
+        tracing=tracing,
         warnings=tuple(warnings),
     )
 

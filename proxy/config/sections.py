@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from decimal import Decimal
+from urllib.parse import unquote
 
 from proxy.config.toml import Section
 from proxy.config.types import (
@@ -18,6 +20,7 @@ from proxy.config.types import (
     ResponsesConfig,
     StateConfig,
     StorageConfig,
+    TracingConfig,
 )
 
 LOG_FORMATS = ("console", "json")
@@ -175,3 +178,60 @@ def read_cache(s: Section) -> CacheConfig:
     )
     s.reject_unknown()
     return config
+
+
+OTEL_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
+OTEL_MISSING = (
+    "needs the OpenTelemetry packages, which are not installed: install the otel extra "
+    "(pip install -r requirements-otel.lock, or pip install 'llm-gateway[otel]')"
+)
+
+
+def read_tracing(s: Section, env: Mapping[str, str]) -> TracingConfig:
+    enabled = s.boolean("enabled", False)
+    headers_env = s.string("headers_env", "")
+    config = TracingConfig(
+        enabled=enabled,
+        endpoint=s.string("endpoint", "http://127.0.0.1:4318/v1/traces"),
+        service_name=s.string("service_name", "llm-gateway"),
+        sample_ratio=s.number("sample_ratio", 1.0, minimum=0, maximum=1),
+        headers_env=headers_env,
+        headers=_export_headers(s, headers_env, env) if enabled and headers_env else {},
+    )
+    if not config.endpoint.startswith(("http://", "https://")):
+        s.error("endpoint", "must start with http:// or https:// (OTLP over HTTP)")
+    if not config.service_name:
+        s.error("service_name", "must not be empty")
+    if enabled and not _otel_installed():
+        s.error("enabled", OTEL_MISSING)
+    s.reject_unknown()
+    return config
+
+
+def _export_headers(s: Section, name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """OTEL_EXPORTER_OTLP_HEADERS' format, k=v,k2=v2 with values percent-encoded. The value
+    is a secret (an auth token, say): errors say where it is, never what it holds."""
+    raw = env.get(name)
+    if not raw:
+        # Exporting without the credentials the operator meant to send fails every batch.
+        s.error("headers_env", f"names {name}, which is not set")
+        return {}
+    headers: dict[str, str] = {}
+    for pair in raw.split(","):
+        key, sep, value = pair.partition("=")
+        key = unquote(key.strip())
+        if not sep or not key:
+            s.error("headers_env", f"{name} must hold key=value pairs separated by commas")
+            return {}
+        headers[key] = unquote(value.strip())
+    return headers
+
+
+def _otel_installed() -> bool:
+    """Tried now, so a missing package stops check-config and start-up, not a request."""
+    try:
+        for module in OTEL_MODULES:
+            importlib.import_module(module)
+    except ImportError:
+        return False
+    return True

@@ -213,6 +213,18 @@ class ResponsesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingConfig:
+    """OpenTelemetry traces, exported over OTLP/HTTP; off unless enabled."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"  # the collector's OTLP/HTTP traces URL
+    service_name: str = "llm-gateway"
+    sample_ratio: float = 1.0  # of traces started here; a client's traceparent decides for its own
+    headers_env: str = ""  # the environment variable holding extra export headers, k=v,k2=v2
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str
     server: ServerConfig
@@ -231,6 +243,7 @@ class GatewayConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
     warnings: tuple[str, ...] = ()
 
     def usable_routes(self, alias: AliasConfig) -> tuple[RouteConfig, ...]:

@@ -24,6 +24,7 @@ from proxy.errors import (
     Fault,
     GatewayError,
     UpstreamFailure,
+    UpstreamHTTPError,
     UpstreamProtocolError,
     UpstreamRequestError,
 )
@@ -77,20 +78,31 @@ class CountTokens(ProxiedEndpoint):
             beta=None if beta is None else beta.decode("latin-1"),
             path="/count_tokens",
         )
-        try:
-            response = await route.provider.transport.send(upstream, call.deadline)
+
+        async def ask(route: Route, deadline: float) -> int:
+            response = await route.provider.transport.send(upstream, deadline)
             body = await response.read()
             if response.status != 200:
-                failure = adapter.error(response.status, body, response.headers)
-                if failure.fault is Fault.REQUEST:  # the request itself is wrong: say why
-                    failure.redact(call.runtime.scrubber.scrub)
-                    detail = failure.detail
-                    raise UpstreamRequestError(detail.status, detail.message, param=detail.param)
-                raise failure
+                raise adapter.error(response.status, body, response.headers)
             tokens = load_object(body).get("input_tokens")
             if not isinstance(tokens, int):
                 raise UpstreamProtocolError("count_tokens answered without input_tokens")
+            return tokens
+
+        trace = call.record.trace
+        try:
+            if trace is None:
+                tokens = await ask(route, call.deadline)
+            else:
+                tokens = await trace.attempt(route, ask, call.deadline)
         except UpstreamFailure as failure:
+            # The request itself is wrong: say why.
+            if isinstance(failure, UpstreamHTTPError) and failure.fault is Fault.REQUEST:
+                failure.redact(call.runtime.scrubber.scrub)
+                detail = failure.detail
+                raise UpstreamRequestError(
+                    detail.status, detail.message, param=detail.param
+                ) from None
             log.warning(
                 "count_tokens_estimated", request_id=call.record.request_id, reason=failure.reason
             )

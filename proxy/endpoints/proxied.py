@@ -109,6 +109,9 @@ class ProxiedEndpoint:
             request_id(scope), perf_counter(), api=self.api, arrived_at=time.time()
         )
         record.client_request_id = scope["state"].get("client_request_id")
+        tracing = self._observer.tracing
+        if tracing is not None:
+            record.trace = tracing.start(scope, self.api)
         runtime = self._gateway.runtime
         runtime.active += 1
         in_flight = self._observer.metrics.in_flight
@@ -151,6 +154,8 @@ class ProxiedEndpoint:
         parsed = self.parse(body)
         await self.prepare(principal, parsed)
         request = self.internal(parsed)
+        if record.trace is not None:
+            record.trace.describe(request)
         user = request.get("user")
         record.end_user = user if isinstance(user, str) else None
         alias = runtime.router.alias(request["model"])
