@@ -16,19 +16,24 @@ RECENT_S = 3600
 
 
 async def list_providers(ctx: Context) -> dict[str, Any]:
-    recent = await _recent_health(ctx)
+    recent, routes = await _recent_health(ctx), await _route_health(ctx)
     names = sorted(ctx.runtime.config.providers)
-    return {"object": "list", "data": [_provider(ctx, name, recent) for name in names]}
+    return {"object": "list", "data": [_provider(ctx, n, recent, routes) for n in names]}
 
 
 async def get_provider(ctx: Context) -> dict[str, Any]:
     name = ctx.params["provider"]
     if name not in ctx.runtime.config.providers:
         raise NotFound(f"no provider named {name!r}", param="provider")
-    return _provider(ctx, name, await _recent_health(ctx))
+    return _provider(ctx, name, await _recent_health(ctx), await _route_health(ctx))
 
 
-def _provider(ctx: Context, name: str, recent: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _provider(
+    ctx: Context,
+    name: str,
+    recent: dict[str, dict[str, Any]],
+    routes: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
     config = ctx.runtime.config.providers[name]
     breaker = ctx.runtime.breakers.get(name)
     return {
@@ -39,6 +44,7 @@ def _provider(ctx: Context, name: str, recent: dict[str, dict[str, Any]]) -> dic
         "key_configured": bool(config.api_key),
         "circuit_state": None if breaker is None else breaker.state.name.lower(),
         "recent": recent.get(name, _NO_TRAFFIC),
+        "recent_routes": routes.get(name, []),
     }
 
 
@@ -51,17 +57,32 @@ _NO_TRAFFIC = {
 }
 
 
+def _health(requests: int, errors: int, counts: list[int]) -> dict[str, Any]:
+    return {
+        "requests": requests,
+        "error_rate": round(errors / requests, 4) if requests else None,
+        "p50_latency_ms": percentile(counts, 0.5),
+        "p95_latency_ms": percentile(counts, 0.95),
+    }
+
+
+async def _route_health(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """Per provider, each route model that answered in the last hour, with its health."""
+    rows = await ctx.services.usage.route_health(time.time() - RECENT_S)
+    routes: dict[str, list[dict[str, Any]]] = {}
+    for provider, model, requests, errors, *buckets in rows:
+        health = _health(int(requests), int(errors or 0), [int(c or 0) for c in buckets])
+        routes.setdefault(provider, []).append({"model": model, **health})
+    return routes
+
+
 async def _recent_health(ctx: Context) -> dict[str, dict[str, Any]]:
     rows = await ctx.services.usage.provider_health(time.time() - RECENT_S)
     health = {}
     for name, requests, errors, latency, *buckets in rows:
-        counts = [int(c or 0) for c in buckets]
         health[name] = {
-            "requests": requests,
-            "error_rate": round(errors / requests, 4) if requests else None,
+            **_health(requests, errors, [int(c or 0) for c in buckets]),
             "avg_latency_ms": round(latency / requests, 3) if requests else None,
-            "p50_latency_ms": percentile(counts, 0.5),
-            "p95_latency_ms": percentile(counts, 0.95),
         }
     return health
 
@@ -215,6 +236,15 @@ PROVIDER_EXAMPLE = {
         "p50_latency_ms": 640.0,
         "p95_latency_ms": 2210.5,
     },
+    "recent_routes": [
+        {
+            "model": "gpt-4o-mini",
+            "requests": 120,
+            "error_rate": 0.0083,
+            "p50_latency_ms": 640.0,
+            "p95_latency_ms": 2210.5,
+        }
+    ],
 }
 MODEL_EXAMPLE = {
     "id": "fast",

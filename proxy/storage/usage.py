@@ -26,6 +26,20 @@ TOTALS = (
     "SUM(requests), SUM(errors), SUM(cache_hits), SUM(prompt_tokens), "
     f"SUM(completion_tokens), SUM(cost_nano), SUM(latency_ms_sum), {BUCKETS}"
 )
+
+
+def _bucket_counts() -> str:
+    """The roll-ups' latency histogram (one count per bucket), computed from raw rows."""
+    parts, lower = [], 0.0
+    for _, upper in LATENCY_BUCKETS_MS:
+        low = f"latency_ms > {lower}" if lower else "latency_ms >= 0"
+        high = "" if upper == float("inf") else f" AND latency_ms <= {upper}"
+        parts.append(f"SUM(CASE WHEN {low}{high} THEN 1 ELSE 0 END)")
+        lower = upper
+    return ", ".join(parts)
+
+
+_LATENCY_BUCKETS = _bucket_counts()
 # Columns the request log may be filtered on (exact match).
 FILTERS = (
     "alias",
@@ -186,6 +200,17 @@ class UsageReader:
             total[0] += int(cost or 0)
             total[1] += int(requests or 0)
         return [(name, cost, requests) for name, (cost, requests) in periods.items()]
+
+    async def route_health(self, since: float) -> list[Any]:
+        """(provider, route_model, requests, errors, latency buckets...) since `since`, per
+        route that answered, from the request log (the roll-ups know no route model)."""
+        return await self._db.fetchall(
+            f"SELECT provider, route_model, COUNT(*), "
+            f"SUM(CASE WHEN outcome != 'ok' THEN 1 ELSE 0 END), {_LATENCY_BUCKETS} "
+            "FROM requests WHERE ts >= ? AND provider IS NOT NULL "
+            "GROUP BY provider, route_model ORDER BY provider, route_model",
+            (since,),
+        )
 
     async def provider_health(self, since: float) -> list[Any]:
         """(provider, requests, errors, latency_ms_sum, latency buckets...) since `since`."""

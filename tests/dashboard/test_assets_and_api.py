@@ -90,3 +90,23 @@ async def test_reload_is_in_the_openapi_document(seeded: Seeded) -> None:
     assert set(reloaded.json()) == set(
         operation["responses"]["200"]["content"]["application/json"]["example"]
     )
+
+
+async def test_health_per_route_from_the_last_hour(seeded: Seeded) -> None:
+    async with seeded.gateway.http() as http:
+        providers = (await http.get("/api/providers", headers=ADMIN_AUTH)).json()["data"]
+    by_name = {p["name"]: p for p in providers}
+    assert by_name["up"]["recent_routes"] == [
+        {
+            "model": "gpt-4o-mini",
+            "requests": 6,
+            "error_rate": 0.0,
+            "p50_latency_ms": by_name["up"]["recent_routes"][0]["p50_latency_ms"],
+            "p95_latency_ms": by_name["up"]["recent_routes"][0]["p95_latency_ms"],
+        }
+    ]
+    route = by_name["up"]["recent_routes"][0]
+    assert 0 < route["p50_latency_ms"] <= route["p95_latency_ms"] <= 50  # loopback: fast
+    # The roll-ups and the raw log agree on the provider's figures.
+    assert by_name["up"]["recent"]["p95_latency_ms"] == route["p95_latency_ms"]
+    assert by_name["down"]["recent_routes"] == []  # it never answered

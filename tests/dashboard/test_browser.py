@@ -50,6 +50,7 @@ async def test_a_user_sees_their_spend_filters_the_log_and_opens_a_request(
     await expect(page.locator("#budgets")).to_contain_text(f"${budget['spent_usd']} of $5")
     await expect(page.locator("#totals")).to_contain_text("7")  # requests this month
     await expect(page.locator("#chart svg")).to_be_visible()
+    await expect(page.locator("#health")).to_contain_text("gpt-4o-mini")
     await page.screenshot(path=artifact("dashboard-user.png"), full_page=True)
 
     rows = page.locator("#requests tbody tr")

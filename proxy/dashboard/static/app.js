@@ -298,11 +298,14 @@ async function openRequest(id) {
 async function loadHealth() {
   try {
     const providers = await api("/api/providers");
-    const rows = providers.data.filter((p) => p.enabled).map((p) => [
-      p.name, p.type, p.circuit_state || "—", count(p.recent.requests),
-      p.recent.error_rate === null ? "—" : `${(p.recent.error_rate * 100).toFixed(2)} %`,
-      ms(p.recent.p50_latency_ms), ms(p.recent.p95_latency_ms)]);
-    show("health", table("Provider health", ["Provider", "Type", "Circuit", "Requests", "Error rate", "p50", "p95"], rows));
+    const percent = (rate) => (rate === null ? "—" : `${(rate * 100).toFixed(2)} %`);
+    // One row per route (provider and model) that answered in the last hour; a provider
+    // without traffic still shows its circuit.
+    const rows = providers.data.filter((p) => p.enabled).flatMap((p) => {
+      const routes = p.recent_routes.length ? p.recent_routes : [{ model: null, requests: 0, error_rate: null, p50_latency_ms: null, p95_latency_ms: null }];
+      return routes.map((r) => [p.name, r.model || "—", p.circuit_state || "—", count(r.requests), percent(r.error_rate), ms(r.p50_latency_ms), ms(r.p95_latency_ms)]);
+    });
+    show("health", table("Route health", ["Provider", "Model", "Circuit", "Requests", "Error rate", "p50", "p95"], rows));
   } catch (error) {
     failed("health", error);
   }
