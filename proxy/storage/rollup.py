@@ -93,7 +93,11 @@ def rollup_key(row: RequestRow) -> RollupKey:
 def aggregate(rows: Iterable[RequestRow]) -> dict[RollupKey, Rollup]:
     rollups: dict[RollupKey, Rollup] = {}
     for row in rows:
-        rollups.setdefault(rollup_key(row), Rollup()).add(row)
+        key = rollup_key(row)
+        rollup = rollups.get(key)
+        if rollup is None:  # not setdefault: that would build a Rollup for every row
+            rollup = rollups[key] = Rollup()
+        rollup.add(row)
     return rollups
 
 
