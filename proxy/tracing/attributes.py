@@ -110,6 +110,7 @@ def outcome_attributes(record: RequestRecord, provider_name: str | None) -> Attr
     }
     optional: dict[str, AttributeValue | None] = {
         "gen_ai.request.model": record.alias,  # the model asked for: the alias
+        "llm_gateway.alias": record.alias,  # the same, under the name gateway queries use
         "gen_ai.response.model": record.route_model,  # the model that answered it
         "gen_ai.provider.name": provider_name,
         "llm_gateway.key": record.key_ref,

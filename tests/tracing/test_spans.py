@@ -119,6 +119,7 @@ async def test_a_fallback_is_one_server_span_with_a_client_span_per_attempt(
         "gen_ai.usage.output_tokens": 5,
         "http.route": "/v1/chat/completions",
         "http.response.status_code": 200,
+        "llm_gateway.alias": "m",
         "llm_gateway.route": "b/model-b",
         "llm_gateway.attempts": 2,
         "llm_gateway.cache": "off",
