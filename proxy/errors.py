@@ -124,6 +124,17 @@ class StateUnavailable(GatewayError):
         super().__init__(message, headers={"retry-after": "1"})
 
 
+class StorageUnavailable(GatewayError):
+    """503: the database (PostgreSQL, or a SQLite file locked too long) cannot answer now."""
+
+    status = 503
+    type = "api_error"
+    code = "storage_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"retry-after": "1"})
+
+
 class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_exceeded"

@@ -94,7 +94,9 @@ def _dispatch(gateway: Gateway, group: list[Endpoint]) -> Callable[[Request], Aw
                 # request on (the others notice within their refresh interval).
                 await gateway.services.keys.refresh()
         except GatewayError as error:
-            return Response(error.body(), error.status, media_type="application/json")
+            return Response(
+                error.body(), error.status, headers=error.headers, media_type="application/json"
+            )
         return Response(orjson.dumps(result), endpoint.status, media_type="application/json")
 
     return handle

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from proxy.errors import StorageUnavailable
 from proxy.storage.migrations import open_database
 
 
@@ -56,12 +57,12 @@ class SQLiteTransaction:
         self._conn = conn
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with _duplicates():
+        with _translated():
             cursor = await self._conn.execute(sql, tuple(args))
         return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with _duplicates():
+        with _translated():
             await self._conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
@@ -85,17 +86,20 @@ class SQLiteDatabase:
         return cls(await open_database(path, busy_timeout_ms))
 
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
-        async with self.conn.execute(sql, tuple(args)) as cursor:
-            return list(await cursor.fetchall())
+        with _translated():
+            async with self.conn.execute(sql, tuple(args)) as cursor:
+                return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> Any:
-        async with self.conn.execute(sql, tuple(args)) as cursor:
-            return await cursor.fetchone()
+        with _translated():
+            async with self.conn.execute(sql, tuple(args)) as cursor:
+                return await cursor.fetchone()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            with _translated():
+                await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield SQLiteTransaction(self.conn)
             except BaseException:
@@ -109,10 +113,15 @@ class SQLiteDatabase:
 
 
 @contextlib.contextmanager
-def _duplicates() -> Iterator[None]:
+def _translated() -> Iterator[None]:
+    """sqlite3's errors as the seam's: a taken name, or a file locked past the timeout."""
     try:
         yield
     except sqlite3.IntegrityError as exc:
         if "UNIQUE" not in str(exc):
             raise
         raise DuplicateRow(str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        raise StorageUnavailable("the database is busy; try again") from exc

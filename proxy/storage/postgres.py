@@ -17,6 +17,7 @@ from typing import Any, Unpack
 
 import asyncpg
 
+from proxy.errors import StorageUnavailable
 from proxy.storage.database import DuplicateRow, Transaction
 from proxy.storage.postgres_schema import MIGRATIONS
 from proxy.storage.request_log import Batch, write_batch
@@ -57,21 +58,23 @@ class PostgresTransaction:
         self._conn = conn
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with _duplicates():
+        with _translated():
             status = await self._conn.execute(numbered(sql), *args)
         # The command tag ends with the row count: "UPDATE 3", "INSERT 0 1", "DELETE 0".
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with _duplicates():
+        with _translated():
             await self._conn.executemany(numbered(sql), list(rows))
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        return list(await self._conn.fetch(numbered(sql), *args))
+        with _translated():
+            return list(await self._conn.fetch(numbered(sql), *args))
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        return await self._conn.fetchrow(numbered(sql), *args)
+        with _translated():
+            return await self._conn.fetchrow(numbered(sql), *args)
 
 
 class PostgresDatabase:
@@ -87,28 +90,57 @@ class PostgresDatabase:
         return cls(await open_pool(url, password, pool_size, timeout_s))
 
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
-        async with self._pool.acquire() as conn:
-            return list(await conn.fetch(numbered(sql), *args))
+        with _translated():
+            async with self._pool.acquire() as conn:
+                return list(await conn.fetch(numbered(sql), *args))
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> Any:
-        async with self._pool.acquire() as conn:
-            return await conn.fetchrow(numbered(sql), *args)
+        with _translated():
+            async with self._pool.acquire() as conn:
+                return await conn.fetchrow(numbered(sql), *args)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield PostgresTransaction(conn)
+        # Spelled out rather than `async with`: only the database's own steps are
+        # translated, never an error raised by the caller's body.
+        with _translated():
+            conn = await self._pool.acquire()
+        try:
+            transaction = conn.transaction()
+            with _translated():
+                await transaction.start()
+            try:
+                yield PostgresTransaction(conn)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await transaction.rollback()
+                raise
+            with _translated():
+                await transaction.commit()
+        finally:
+            await self._pool.release(conn)
 
     async def close(self) -> None:
         await self._pool.close()
 
 
 @contextlib.contextmanager
-def _duplicates() -> Iterator[None]:
+def _translated() -> Iterator[None]:
+    """asyncpg's errors as the seam's: a taken name, or a database that cannot answer."""
     try:
         yield
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateRow(str(exc)) from exc
+    except Exception as exc:
+        if _unreachable(exc):
+            raise StorageUnavailable("the database is unreachable; try again") from exc
+        raise
+
+
+def _unreachable(error: Exception) -> bool:
+    if isinstance(error, asyncpg.InterfaceError):
+        return not isinstance(error, ValueError)  # a value asyncpg cannot encode is not
+    return isinstance(error, _TRANSIENT)
 
 
 async def open_pool(url: str, password: str | None, size: int, timeout_s: float) -> asyncpg.Pool:
@@ -116,7 +148,9 @@ async def open_pool(url: str, password: str | None, size: int, timeout_s: float)
     pool = await asyncpg.create_pool(
         url,
         password=password,
-        min_size=1,
+        # No floor: a pool that must keep a connection open retries (and logs a
+        # traceback) in a loop while the server is down; one opened on demand does not.
+        min_size=0,
         max_size=size,
         timeout=timeout_s,
         command_timeout=60,
@@ -187,9 +221,7 @@ class PostgresLogWriter(BatchedLogWriter):
         return int(status.rsplit(" ", 1)[-1])
 
     def _is_transient(self, error: Exception) -> bool:
-        if isinstance(error, asyncpg.InterfaceError):
-            return not isinstance(error, ValueError)  # a value asyncpg cannot encode is not
-        return isinstance(error, _TRANSIENT)
+        return isinstance(error, StorageUnavailable) or _unreachable(error)
 
     def _is_refusal(self, error: Exception) -> bool:
         return isinstance(error, (asyncpg.PostgresError, ValueError, TypeError, OverflowError))

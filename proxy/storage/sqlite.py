@@ -13,6 +13,7 @@ from typing import Unpack
 
 import aiosqlite
 
+from proxy.errors import StorageUnavailable
 from proxy.storage.database import SQLiteTransaction
 from proxy.storage.migrations import open_database
 from proxy.storage.request_log import Batch, write_batch
@@ -56,7 +57,8 @@ class SQLiteLogWriter(BatchedLogWriter):
         return cursor.rowcount
 
     def _is_transient(self, error: Exception) -> bool:
-        return isinstance(error, sqlite3.OperationalError)  # locked, busy, disk full
+        # Locked, busy, disk full (StorageUnavailable: locked, as the seam reports it).
+        return isinstance(error, (sqlite3.OperationalError, StorageUnavailable))
 
     def _is_refusal(self, error: Exception) -> bool:
         return isinstance(error, (sqlite3.Error, OverflowError, ValueError, TypeError))

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from hashlib import sha256
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +15,7 @@ import pytest
 
 from proxy.accounts.credentials import CredentialStore, cipher
 from proxy.accounts.store import AccountStore
+from proxy.config import DEV_KEY
 from proxy.errors import InvalidRequest
 from proxy.storage.alerts import fired_alerts, remember_alert
 from proxy.storage.database import Database, SQLiteDatabase
@@ -23,8 +25,13 @@ from proxy.storage.responses import ResponseStore
 from proxy.storage.spend import month_spend
 from proxy.storage.sqlite import SQLiteLogWriter
 from proxy.storage.usage import UsageReader
+from tests.conftest import GatewayFactory
 from tests.storage.test_sqlite import NOW, row
+from tests.support.configs import alias, gateway_toml, provider
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.postgres_server import PostgresServer
+
+ADMIN = "llmg_admin_for_postgres_tests"
 
 
 async def fetch(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -240,3 +247,47 @@ async def test_stored_responses_chain_and_expire(pg: PostgresDatabase) -> None:
     assert await fresh.delete("resp_1", "user:a")
     assert await fresh.history("resp_2", "user:a") is None
     assert await fresh.purge() == 0
+
+
+async def test_a_gateway_rides_out_a_database_outage(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI
+) -> None:
+    """PostgreSQL stopped under a running gateway: requests are still answered (their rows
+    wait), the management API says 503 with Retry-After instead of failing, and both
+    recover when the server returns."""
+    server = PostgresServer().start()
+    try:
+        url = server.create_database()
+        gw = await gateway_factory(
+            gateway_toml(
+                provider("up", fake_openai.url, kind="openai", api_key_env="UP_KEY"),
+                alias("m", ("up", "gpt-4o-mini")),
+                f'[storage]\nbackend = "postgresql"\nurl = "{url}"\nflush_interval_ms = 10\n',
+                f'[[keys]]\nname = "ops"\nkey_sha256 = "{sha256(ADMIN.encode()).hexdigest()}"\n'
+                "admin = true\n",
+            ),
+            env={"UP_KEY": "sk-up"},
+        )
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        async with gw.http() as http:
+            auth = {"Authorization": f"Bearer {DEV_KEY}"}
+            assert (await http.post("/v1/chat/completions", json=body, headers=auth)).is_success
+            server.stop()
+            during = [
+                await http.post("/v1/chat/completions", json=body, headers=auth) for _ in range(5)
+            ]
+            assert {r.status_code for r in during} == {200}
+            admin = {"Authorization": f"Bearer {ADMIN}"}
+            summary = await http.get("/api/usage/summary", headers=admin)
+            assert summary.status_code == 503, summary.text
+            assert summary.json()["error"]["code"] == "storage_unavailable"
+            assert summary.headers["retry-after"] == "1"
+            server.start()
+            for _ in range(100):
+                summary = await http.get("/api/usage/summary", headers=admin)
+                if summary.status_code == 200 and summary.json()["requests"] == 6:
+                    break
+                await asyncio.sleep(0.1)
+            assert summary.status_code == 200 and summary.json()["requests"] == 6
+    finally:
+        server.remove()
