@@ -118,7 +118,10 @@ class PostgresDatabase:
             with _translated():
                 await transaction.commit()
         finally:
-            await self._pool.release(conn)
+            # A connection that cannot be reset is closed by the pool; the outcome above
+            # (committed, or the caller's error) is what the caller must hear.
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -205,10 +208,10 @@ class PostgresLogWriter(BatchedLogWriter):
             await self._pool.close()
             self._pool = None
 
-    async def _write(self, batch: Batch) -> None:
+    async def _write(self, batch: Batch, uncertain: bool) -> None:
         assert self._pool is not None
         async with self._pool.acquire() as conn, conn.transaction():
-            await write_batch(PostgresTransaction(conn), batch)
+            await write_batch(PostgresTransaction(conn), batch, uncertain)
 
     async def _delete_before(self, table: str, column: str, bound: float, limit: int) -> int:
         assert self._pool is not None
@@ -235,4 +238,5 @@ _TRANSIENT = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.InternalClientError,  # a connection left mid-operation when it broke
+    asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization: try again
 )

@@ -9,7 +9,7 @@ import orjson
 
 from proxy.storage.database import Transaction
 from proxy.storage.rollup import SUM_COLUMNS, aggregate, upsert_sql
-from proxy.storage.rows import DebugRow, RequestRow
+from proxy.storage.rows import DebugRow, RequestRow, storable
 
 REQUEST_COLUMNS = (
     "request_id",
@@ -67,7 +67,12 @@ INSERT_DEBUG = (
 Batch = Sequence[tuple[RequestRow, DebugRow | None]]
 
 
-async def write_batch(tx: Transaction, batch: Batch) -> None:
+async def write_batch(tx: Transaction, batch: Batch, uncertain: bool = False) -> None:
+    """`uncertain`: an earlier attempt at these rows may have committed (its reply was
+    lost); rows already written are left out, so their roll-ups are not added twice."""
+    if uncertain:
+        done = await _already_written(tx, [row.request_id for row, _ in batch])
+        batch = [(row, debug) for row, debug in batch if row.request_id not in done]
     rows = [row for row, _ in batch]
     await tx.executemany(INSERT_REQUEST, [request_values(r) for r in rows])
     debug = [debug_values(d) for _, d in batch if d is not None]
@@ -80,26 +85,38 @@ async def write_batch(tx: Transaction, batch: Batch) -> None:
     )
 
 
+async def _already_written(tx: Transaction, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = await tx.fetchall(
+            f"SELECT request_id FROM requests WHERE request_id IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
 def request_values(r: RequestRow) -> tuple[object, ...]:
     failed = orjson.dumps([[a.provider, a.model, a.reason, a.status] for a in r.failed_attempts])
     return (
         r.request_id,
         r.ts,
         r.api,
-        r.key_name,
-        r.owner,
-        r.tenant,
-        r.end_user,
-        r.agent,
-        r.alias,
-        r.provider,
-        r.route_model,
+        storable(r.key_name),
+        storable(r.owner),
+        storable(r.tenant),
+        storable(r.end_user),
+        storable(r.agent),
+        storable(r.alias),
+        storable(r.provider),
+        storable(r.route_model),
         r.attempts,
         failed.decode() if r.failed_attempts else None,
         r.outcome,
         r.http_status,
-        r.error_type,
-        r.error_message,
+        storable(r.error_type),
+        storable(r.error_message),
         int(r.streamed),
         int(r.cached),
         r.prompt_tokens,
@@ -111,10 +128,10 @@ def request_values(r: RequestRow) -> tuple[object, ...]:
         r.latency_ms,
         r.ttft_ms,
         r.overhead_ms,
-        r.client_ip,
-        r.user_agent,
-        r.key_ref,
-        r.client_request_id,
+        storable(r.client_ip),
+        storable(r.user_agent),
+        storable(r.key_ref),
+        storable(r.client_request_id),
     )
 
 
@@ -123,8 +140,8 @@ def debug_values(d: DebugRow) -> tuple[object, ...]:
         d.request_id,
         d.ts,
         orjson.dumps(d.request_headers).decode(),
-        d.request_body,
+        storable(d.request_body),
         orjson.dumps(d.response_headers).decode(),
-        d.response_body,
+        storable(d.response_body),
         int(d.truncated),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from proxy.storage.rows import RequestRow
+from proxy.storage.rows import RequestRow, storable
 
 # Upper bounds in milliseconds; column names say them in a readable unit.
 LATENCY_BUCKETS_MS: tuple[tuple[str, float], ...] = (
@@ -82,11 +82,11 @@ def rollup_key(row: RequestRow) -> RollupKey:
     hour = int(row.ts // 3600 * 3600)
     return (
         hour,
-        row.key_ref or "",
-        row.key_name or "",
-        row.owner or "",
-        row.alias or "",
-        row.provider or "",
+        storable(row.key_ref) or "",
+        storable(row.key_name) or "",
+        storable(row.owner) or "",
+        storable(row.alias) or "",
+        storable(row.provider) or "",
     )
 
 

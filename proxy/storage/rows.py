@@ -58,3 +58,11 @@ class DebugRow:
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""
     truncated: bool = False
+
+
+def storable(value: str | None) -> str | None:
+    """Text as every engine stores it: PostgreSQL's text cannot hold NUL, and a caller who
+    sends one (in `user`, say) must not keep their request out of the log."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")

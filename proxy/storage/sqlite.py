@@ -35,12 +35,12 @@ class SQLiteLogWriter(BatchedLogWriter):
             await self._db.close()
             self._db = None
 
-    async def _write(self, batch: Batch) -> None:
+    async def _write(self, batch: Batch, uncertain: bool) -> None:
         db = self._db
         assert db is not None
         await db.execute("BEGIN IMMEDIATE")
         try:
-            await write_batch(SQLiteTransaction(db), batch)
+            await write_batch(SQLiteTransaction(db), batch, uncertain)
             await db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):

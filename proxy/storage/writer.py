@@ -21,6 +21,7 @@ import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 import orjson
@@ -50,6 +51,18 @@ class WriterOptions(TypedDict, total=False):
     close_timeout_s: float
 
 
+@dataclass(slots=True)
+class Settled:
+    """Rows of a batch done with (written, or dead-lettered), from its start."""
+
+    rows: int = 0
+    written: int = 0
+
+    def add(self, rows: int, written: int) -> None:
+        self.rows += rows
+        self.written += written
+
+
 class BatchedLogWriter(ABC):
     def __init__(self, **options: Unpack[WriterOptions]) -> None:
         self._close_timeout_s = options.get("close_timeout_s", CLOSE_TIMEOUT_S)
@@ -67,6 +80,7 @@ class BatchedLogWriter(ABC):
         self._dead = 0
         self._last_drop_log = 0.0
         self._last_prune = 0.0
+        self._uncertain = False  # the last attempt failed and may have committed
 
     # What an engine supplies.
 
@@ -77,8 +91,10 @@ class BatchedLogWriter(ABC):
     async def _disconnect(self) -> None: ...
 
     @abstractmethod
-    async def _write(self, batch: Batch) -> None:
-        """Write the batch and its roll-ups in one transaction, or nothing."""
+    async def _write(self, batch: Batch, uncertain: bool) -> None:
+        """Write the batch and its roll-ups in one transaction, or nothing. `uncertain`:
+        an earlier attempt failed and may have committed; rows already there are skipped
+        (roll-ups included)."""
 
     @abstractmethod
     async def _delete_before(self, table: str, column: str, bound: float, limit: int) -> int:
@@ -146,7 +162,10 @@ class BatchedLogWriter(ABC):
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
                 log.error("log_rows_lost_at_shutdown", rows=len(self._queue))
-        await self._disconnect()
+            finally:
+                await self._disconnect()
+        else:
+            await self._disconnect()
 
     async def _run(self) -> None:
         while True:
@@ -171,52 +190,70 @@ class BatchedLogWriter(ABC):
         # once for more rows, so the writer catches up instead of falling further behind.
         size = min(len(self._queue), max(self._batch_size, BACKLOG_BATCH))
         batch = [self._queue[i] for i in range(size)]
+        settled = Settled()
         try:
-            await self._write(batch)
-            written = len(batch)
+            await self._write(batch, self._uncertain)
+            settled.add(len(batch), len(batch))
         except Exception as exc:
-            # Locked, busy, gone, disk full, or a failure nobody foresaw: keep the rows and
-            # try again (a writer that died would lose every row after this one).
-            if not self._is_refusal(exc) or self._is_transient(exc):
-                self._failed += 1
+            self._failed += 1
+            if not self._refused(exc):
+                # Locked, busy, gone, disk full, or a failure nobody foresaw: keep the rows
+                # and try again (a writer that died would lose every row after this one).
+                # The commit may have gone through unanswered: the retry checks.
+                self._uncertain = True
                 log.warning("log_batch_failed", rows=len(batch), error=repr(exc))
                 return False
-            self._failed += 1
             log.warning("log_batch_refused", rows=len(batch), error=str(exc))
-            written = await self._isolate(batch, exc)
-        for _ in batch:
-            self._queue.popleft()
-        self._written += written
+            try:
+                await self._isolate(batch, exc, settled)
+            except Exception as interrupted:  # the database went away meanwhile
+                self._uncertain = True
+                log.warning("log_isolation_interrupted", error=repr(interrupted))
+                self._settle(settled)
+                return False
+        self._uncertain = False
+        self._settle(settled)
         return True
 
-    async def _isolate(self, batch: Batch, error: Exception) -> int:
+    def _refused(self, error: Exception) -> bool:
+        """The database refused a value of the batch (it is up, and said no)."""
+        return self._is_refusal(error) and not self._is_transient(error)
+
+    def _settle(self, settled: Settled) -> None:
+        for _ in range(settled.rows):
+            self._queue.popleft()
+        self._written += settled.written
+
+    async def _isolate(self, batch: Batch, error: Exception, settled: Settled) -> None:
         """Write what the database accepts of a refused batch, halving it down to the bad
-        rows; return how many were written."""
+        rows, left to right, so what is settled is always a prefix of the batch. Raises
+        when the database itself fails meanwhile; the rest then stays queued."""
         if len(batch) == 1:
             self._dead_letter(batch[0][0], error)
-            return 0
-        written = 0
+            settled.add(1, 0)
+            return
         middle = len(batch) // 2
         for half in (batch[:middle], batch[middle:]):
             try:
                 await self._write_retrying(half)
-                written += len(half)
+                settled.add(len(half), len(half))
             except Exception as exc:
-                if not self._is_refusal(exc):
+                if not self._refused(exc):
                     raise
-                written += await self._isolate(half, exc)
-        return written
+                await self._isolate(half, exc, settled)
 
     async def _write_retrying(self, batch: Batch) -> None:
+        uncertain = False
         for _ in range(ISOLATION_RETRIES):
             try:
-                await self._write(batch)
+                await self._write(batch, uncertain)
                 return
             except Exception as exc:
-                if not self._is_transient(exc):
+                if self._refused(exc):
                     raise
+                uncertain = True
                 await asyncio.sleep(RETRY_DELAY_S)
-        await self._write(batch)
+        await self._write(batch, True)
 
     def _dead_letter(self, row: RequestRow, error: Exception) -> None:
         self._dead += 1

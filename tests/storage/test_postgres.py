@@ -21,6 +21,7 @@ from proxy.storage.alerts import fired_alerts, remember_alert
 from proxy.storage.database import Database, SQLiteDatabase
 from proxy.storage.postgres import PostgresDatabase, PostgresLogWriter, numbered
 from proxy.storage.postgres_schema import MIGRATIONS
+from proxy.storage.request_log import write_batch
 from proxy.storage.responses import ResponseStore
 from proxy.storage.spend import month_spend
 from proxy.storage.sqlite import SQLiteLogWriter
@@ -291,3 +292,27 @@ async def test_a_gateway_rides_out_a_database_outage(
             assert summary.status_code == 200 and summary.json()["requests"] == 6
     finally:
         server.remove()
+
+
+async def test_a_nul_from_a_caller_does_not_keep_the_row_out(postgres_url: str) -> None:
+    writer = PostgresLogWriter(postgres_url, flush_interval_ms=10)
+    await writer.start()
+    writer.enqueue(row(1, end_user="a\x00b", alias="m\x00", user_agent="\x00", cost_nano=5))
+    await writer.close()
+    assert writer.rows_dead_lettered == 0
+    stored = await fetch(postgres_url, "SELECT end_user, alias FROM requests")
+    assert stored == [("a\ufffdb", "m\ufffd")]
+    assert await fetch(postgres_url, "SELECT alias, cost_nano FROM usage_hourly") == [
+        ("m\ufffd", 5)
+    ]
+
+
+async def test_a_batch_written_again_after_a_lost_commit_counts_once(pg: PostgresDatabase) -> None:
+    batch = [(row(i, cost_nano=100), None) for i in range(20)]
+    async with pg.transaction() as tx:
+        await write_batch(tx, batch)
+    async with pg.transaction() as tx:  # the retry of a batch whose commit went unanswered
+        await write_batch(tx, [*batch, (row(20, cost_nano=100), None)], uncertain=True)
+    assert await pg.fetchone("SELECT COUNT(*) FROM requests") == (21,)
+    totals = await pg.fetchone("SELECT SUM(requests), SUM(cost_nano) FROM usage_hourly")
+    assert tuple(totals) == (21, 2100)
