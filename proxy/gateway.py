@@ -166,14 +166,15 @@ class Gateway:
 
 
 def config_secrets(config: GatewayConfig) -> list[str | None]:
-    """Every secret gateway.toml resolved: provider keys, the master key, static keys, and
-    the passwords of Redis and PostgreSQL."""
+    """Every secret gateway.toml resolved: provider keys, the master key, static keys, the
+    passwords of Redis and PostgreSQL, and the trace exporter's headers."""
     return [
         *(provider.api_key for provider in config.providers.values()),
         config.credentials.master_key,
         *(key.secret for key in config.keys),
         config.state.password,
         config.storage.password,
+        *config.tracing.headers.values(),
     ]
 
 

@@ -144,6 +144,10 @@ def test_storage_on_postgresql_needs_a_url_without_its_password(tmp_path: Path) 
         tmp_path, '[storage]\nbackend = "postgresql"\nurl = "postgresql://gw:hunter2@db/gw"\n'
     )
     assert any("password_env" in p for p in found), found
+    found = problems(
+        tmp_path, '[storage]\nbackend = "postgresql"\nurl = "postgresql://gw@db/gw?password=x"\n'
+    )
+    assert any("password_env" in p for p in found), found
     config = load(
         tmp_path,
         '[storage]\nbackend = "postgresql"\nurl = "postgresql://gw@db/gw"\n'

@@ -67,10 +67,21 @@ def _health(requests: int, errors: int, counts: list[int]) -> dict[str, Any]:
 
 
 async def _route_health(ctx: Context) -> dict[str, list[dict[str, Any]]]:
-    """Per provider, each route model that answered in the last hour, with its health."""
+    """Per provider, each route model that answered in the last hour, with its health;
+    a user's key sees only the routes of the aliases it may use."""
     rows = await ctx.services.usage.route_health(time.time() - RECENT_S)
+    visible = None
+    if not ctx.admin:
+        visible = {
+            (route.provider.name, route.model)
+            for name, alias in ctx.runtime.router.aliases.items()
+            if ctx.principal.may_use(name)
+            for route in alias.routes
+        }
     routes: dict[str, list[dict[str, Any]]] = {}
     for provider, model, requests, errors, *buckets in rows:
+        if visible is not None and (provider, model) not in visible:
+            continue
         health = _health(int(requests), int(errors or 0), [int(c or 0) for c in buckets])
         routes.setdefault(provider, []).append({"model": model, **health})
     return routes

@@ -53,7 +53,8 @@ def read_storage(s: Section, env: Mapping[str, str]) -> StorageConfig:
 
 def _no_password_in_url(s: Section, url: str) -> None:
     userinfo = url.split("//", 1)[-1].split("@", 1)[0] if "@" in url else ""
-    if ":" in userinfo:
+    query = url.partition("?")[2].lower()
+    if ":" in userinfo or "password=" in query:
         s.error("url", "must not hold a password; name its variable in password_env")
 
 

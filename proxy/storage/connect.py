@@ -36,5 +36,5 @@ def log_writer(config: StorageConfig) -> BatchedLogWriter:
 def describe(config: StorageConfig) -> str:
     """The database as an operator would name it (never with a password)."""
     if config.backend == "postgresql":
-        return config.url
+        return config.url.partition("?")[0]  # the options stay out of error messages
     return config.database

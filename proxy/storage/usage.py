@@ -96,7 +96,7 @@ class UsageReader:
                 f"SELECT {by}, COUNT(*), SUM(CASE WHEN outcome != 'ok' THEN 1 ELSE 0 END), "
                 "SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_nano) FROM requests "
                 f"WHERE ts >= ? AND ts < ?{where} GROUP BY {by} "
-                "ORDER BY SUM(cost_nano) DESC, COUNT(*) DESC LIMIT ?",
+                "ORDER BY COALESCE(SUM(cost_nano), 0) DESC, COUNT(*) DESC LIMIT ?",
                 [since, until, *args, limit],
             )
         column = {"model": "alias", "provider": "provider", "key": "key_name"}[by]
@@ -104,7 +104,7 @@ class UsageReader:
             f"SELECT {column}, SUM(requests), SUM(errors), SUM(prompt_tokens), "
             f"SUM(completion_tokens), SUM(cost_nano) FROM usage_hourly "
             f"WHERE hour >= ? AND hour < ?{where} GROUP BY {column} "
-            "ORDER BY SUM(cost_nano) DESC, SUM(requests) DESC LIMIT ?",
+            "ORDER BY COALESCE(SUM(cost_nano), 0) DESC, SUM(requests) DESC LIMIT ?",
             [*_hours(since, until), *args, limit],
         )
 

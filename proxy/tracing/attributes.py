@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from opentelemetry.util.types import AttributeValue
@@ -59,12 +59,20 @@ def attempt_error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
+# OTLP carries 64-bit integers; a caller's larger number would fail its encoding.
+_INT64 = range(-(2**63), 2**63)
+
+
+def _integer(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value in _INT64
+
+
 def request_params(request: Mapping[str, Any]) -> Attributes:
     params: Attributes = {}
     caps = [
         value
         for value in (request.get("max_completion_tokens"), request.get("max_tokens"))
-        if isinstance(value, int) and not isinstance(value, bool)
+        if _integer(value)
     ]
     if caps:
         params["gen_ai.request.max_tokens"] = min(caps)  # the smaller is what is sent
@@ -73,10 +81,10 @@ def request_params(request: Mapping[str, Any]) -> Attributes:
         if isinstance(value, int | float) and not isinstance(value, bool):
             params[name] = float(value)
     seed = request.get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool):
+    if _integer(seed):
         params["gen_ai.request.seed"] = seed
     n = request.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+    if _integer(n) and n != 1:
         params["gen_ai.request.choice.count"] = n
     return params
 

@@ -110,3 +110,17 @@ async def test_health_per_route_from_the_last_hour(seeded: Seeded) -> None:
     # The roll-ups and the raw log agree on the provider's figures.
     assert by_name["up"]["recent"]["p95_latency_ms"] == route["p95_latency_ms"]
     assert by_name["down"]["recent_routes"] == []  # it never answered
+
+
+async def test_a_key_sees_only_the_routes_it_may_use(seeded: Seeded) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    async with seeded.gateway.http() as http:
+        created = await http.post(
+            "/api/keys",
+            headers=admin,
+            json={"user": "team", "name": "narrow", "models": ["broken"]},
+        )
+        narrow = {"Authorization": f"Bearer {created.json()['secret']}"}
+        await seeded.gateway.gateway.services.keys.refresh()
+        providers = (await http.get("/api/providers", headers=narrow)).json()["data"]
+    assert all(p["recent_routes"] == [] for p in providers)  # "m" answered, not "broken"
