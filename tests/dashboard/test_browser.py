@@ -81,6 +81,11 @@ async def test_an_admin_creates_and_revokes_a_key(browser: Browser, seeded: Seed
     await expect(page.locator("#who")).to_contain_text("(admin)")
     await page.get_by_label("For user").select_option("team")
     await page.get_by_label("Key name").fill("from-the-browser")
+    # A typo in a limit is refused, not sent as "no limit".
+    await page.get_by_label("Requests per minute (optional)").fill("1,000")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.locator("#admin-message")).to_contain_text("whole number")
+    assert await page.locator("#new-secret").count() == 0
     await page.get_by_label("Requests per minute (optional)").fill("60")
     await page.get_by_role("button", name="Create key").click()
     secret = (await page.locator("#new-secret").text_content()) or ""
@@ -99,6 +104,13 @@ async def test_an_admin_creates_and_revokes_a_key(browser: Browser, seeded: Seed
     await expect(page.locator("#keys")).to_contain_text("revoked")
     async with seeded.gateway.http() as http:
         assert (await http.get("/v1/models", headers=auth)).status_code == 401
+    # Signing out leaves nothing of the session in the page for the next person.
+    await page.locator("#requests tbody tr").first.get_by_role("button").click()
+    await expect(page.locator("#detail")).to_contain_text("Debug bodies")  # an admin's view
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Gateway key")).to_be_focused()
+    assert "Debug bodies" not in await page.content()
+    assert await page.evaluate("sessionStorage.length") == 0
 
 
 async def test_every_control_has_a_label_and_first_paint_is_fast(

@@ -63,6 +63,14 @@ function table(caption, columns, rows) {
   );
 }
 
+// Each section paints only the answer to its latest request: switching the period or
+// the user quickly must not let an older, slower answer paint over a newer one.
+const latest = {};
+function ticket(id) {
+  const mine = (latest[id] = (latest[id] || 0) + 1);
+  return () => latest[id] === mine;
+}
+
 function show(id, node) {
   $(id).replaceChildren(node);
 }
@@ -103,6 +111,7 @@ function scope() {
 // --- sections ---------------------------------------------------------------------------
 
 async function loadBudgets() {
+  const current = ticket("budgets");
   try {
     const names = state.admin
       ? ($("user-filter").value ? [$("user-filter").value] : state.users.map((u) => u.name))
@@ -113,6 +122,7 @@ async function loadBudgets() {
     if (!state.admin && key.monthly_budget_usd !== null) {
       cards.push(meter(`Key ${key.name}`, key.spent_this_month_usd, key.monthly_budget_usd, null, []));
     }
+    if (!current()) return;
     show("budgets", cards.length ? el("div", { class: "budgets" }, cards) : el("p", { class: "hint" }, "No users yet."));
   } catch (error) {
     failed("budgets", error);
@@ -141,8 +151,10 @@ function meter(label, spent, limit, projected, crossed, over) {
 }
 
 async function loadTotals() {
+  const current = ticket("totals");
   try {
     const s = await api(`/api/usage/summary${query(scope())}`);
+    if (!current()) return;
     const tile = (label, value) => el("div", { class: "tile" }, el("span", { class: "hint" }, label), el("strong", {}, value));
     show("totals", el("div", { class: "tiles" },
       tile("Cost", money(s.cost_usd)),
@@ -157,9 +169,11 @@ async function loadTotals() {
 }
 
 async function loadChart() {
+  const current = ticket("chart");
   try {
     const { bucket } = period();
     const chart = await api(`/api/usage/charts${query({ ...scope(), type: $("chart-type").value, bucket })}`);
+    if (!current()) return;
     show("chart", drawChart(chart));
   } catch (error) {
     failed("chart", error);
@@ -218,9 +232,11 @@ function label(value, kind) {
 }
 
 async function loadBreakdown() {
+  const current = ticket("breakdown");
   try {
     const by = $("breakdown-by").value;
     const result = await api(`/api/usage/breakdown${query({ ...scope(), by })}`);
+    if (!current()) return;
     const rows = result.data.map((r) => [r.name === null ? "(none)" : r.name, count(r.requests), count(r.errors), count(r.prompt_tokens), count(r.completion_tokens), money(r.cost_usd)]);
     show("breakdown", table(`Usage by ${by}`, [by[0].toUpperCase() + by.slice(1), "Requests", "Errors", "Tokens in", "Tokens out", "Cost"], rows));
   } catch (error) {
@@ -236,12 +252,14 @@ function filters() {
 }
 
 async function loadRequests(append = false) {
+  const current = ticket("requests");
   try {
     const params = { ...scope(), ...filters(), limit: 25, cursor: append ? state.cursor : "" };
     const page = await api(`/api/usage/requests${query(params)}`);
+    if (!current()) return;
     state.cursor = page.next_cursor;
     const rows = page.data.map((r) => el("tr", {},
-      el("td", {}, el("button", { type: "button", class: "link", onclick: () => openRequest(r.request_id), "aria-label": `Open request ${r.request_id}` }, when(r.ts).slice(5, 19))),
+      el("td", {}, el("button", { type: "button", class: "link", onclick: (event) => openRequest(r.request_id, event.currentTarget), "aria-label": `${when(r.ts).slice(5, 19)}, open request ${r.request_id}` }, when(r.ts).slice(5, 19))),
       el("td", {}, r.alias || "—"), el("td", {}, r.provider || "—"), el("td", {}, r.key_name || "—"),
       el("td", {}, String(r.http_status)), el("td", {}, r.outcome), el("td", {}, ms(r.latency_ms)), el("td", {}, money(r.cost_usd))));
     const body = append && $("requests").querySelector("tbody");
@@ -261,7 +279,7 @@ async function loadRequests(append = false) {
   }
 }
 
-async function openRequest(id) {
+async function openRequest(id, opener) {
   const box = $("detail");
   box.hidden = false;
   try {
@@ -287,7 +305,8 @@ async function openRequest(id) {
         el("pre", {}, JSON.stringify(r.debug.request_headers, null, 2)), el("pre", {}, r.debug.request_body || ""),
         el("pre", {}, JSON.stringify(r.debug.response_headers, null, 2)), el("pre", {}, r.debug.response_body || ""));
     }
-    parts.push(el("button", { type: "button", onclick: () => { box.hidden = true; } }, "Close"));
+    // Closing gives the focus back to the row it was opened from.
+    parts.push(el("button", { type: "button", onclick: () => { box.hidden = true; if (opener) opener.focus(); } }, "Close"));
     box.replaceChildren(...parts);
     box.focus();
   } catch (error) {
@@ -296,8 +315,10 @@ async function openRequest(id) {
 }
 
 async function loadHealth() {
+  const current = ticket("health");
   try {
     const providers = await api("/api/providers");
+    if (!current()) return;
     const percent = (rate) => (rate === null ? "—" : `${(rate * 100).toFixed(2)} %`);
     // One row per route (provider and model) that answered in the last hour; a provider
     // without traffic still shows its circuit.
@@ -323,7 +344,7 @@ async function loadUsers() {
   $("new-key-user").replaceChildren(...options(null));
   show("users", table("Users", ["Name", "Monthly budget", "Change budget"], state.users.map((u) => {
     const input = el("input", { "aria-label": `New monthly budget for ${u.name} (USD, empty for none)`, inputmode: "decimal", size: "8" });
-    const save = el("button", { type: "button", onclick: () => setBudget(u.name, input.value) }, "Set");
+    const save = el("button", { type: "button", onclick: () => setBudget(u.name, input.value), "aria-label": `Set the budget of ${u.name}` }, "Set");
     return [u.name, money(u.monthly_budget_usd), el("span", {}, input, " ", save)];
   })));
 }
@@ -382,7 +403,15 @@ async function createKey(event) {
   event.preventDefault();
   const form = new FormData(event.target);
   const body = { user: String(form.get("user")), name: String(form.get("name")).trim() };
-  if (String(form.get("rpm")).trim()) body.rpm = Number(form.get("rpm"));
+  const rpm = String(form.get("rpm")).trim();
+  if (rpm) {
+    // A typo must not become "no limit": Number("1,000") is NaN, which JSON sends as null.
+    if (!/^[0-9]+$/.test(rpm) || Number(rpm) < 1) {
+      adminSays("Requests per minute must be a whole number above 0.", true);
+      return;
+    }
+    body.rpm = Number(rpm);
+  }
   if (String(form.get("budget")).trim()) body.monthly_budget_usd = String(form.get("budget")).trim();
   try {
     const created = await api("/api/keys", { method: "POST", body });
@@ -413,7 +442,8 @@ async function start() {
   try {
     state.account = await api("/api/account");
   } catch (error) {
-    signOut(error.status === 401 ? "That key was refused." : error.message);
+    if (error.status === 401) return; // api() has signed out, saying why
+    $("sign-in-error").textContent = `The gateway did not answer (${error.message}). Reload the page to try again.`;
     return;
   }
   state.admin = state.account.key.admin;
@@ -426,15 +456,14 @@ async function start() {
   await refresh();
 }
 
+const MESSAGE = "llmg-dashboard-message";
+
 function signOut(message = "") {
+  // A fresh page, so nothing of this session (an opened request, a new key's secret, the
+  // tables) is left for whoever signs in next; the reason survives the reload.
   sessionStorage.removeItem(KEY);
-  state.account = null;
-  $("app").hidden = true;
-  $("sign-out").hidden = true;
-  $("sign-in-view").hidden = false;
-  $("who").textContent = "";
-  $("sign-in-error").textContent = message;
-  $("key").focus();
+  if (message) sessionStorage.setItem(MESSAGE, message);
+  window.location.reload();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -454,6 +483,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("more").addEventListener("click", () => loadRequests(true));
   $("new-user").addEventListener("submit", createUser);
   $("new-key").addEventListener("submit", createKey);
+  $("sign-in-error").textContent = sessionStorage.getItem(MESSAGE) || "";
+  sessionStorage.removeItem(MESSAGE);
   if (sessionStorage.getItem(KEY)) start();
   else $("key").focus();
 });
