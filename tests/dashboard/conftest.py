@@ -5,7 +5,6 @@ headers carry markup (the page must show it as text)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GatewayFactory
+from tests.support.configs import admin_key, alias, gateway_toml, provider
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import RunningGateway
 
@@ -65,37 +65,17 @@ async def seed(gw: RunningGateway) -> Seeded:
 async def seeded(
     gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> AsyncIterator[Seeded]:
-    digest = hashlib.sha256(ADMIN.encode()).hexdigest()
     gw = await gateway_factory(
-        f"""
-[server]
-host = "127.0.0.1"
-[[keys]]
-name = "ops"
-key_sha256 = "{digest}"
-admin = true
-[providers.up]
-type = "openai"
-base_url = "{fake_openai.url}/v1"
-api_key_env = "UP_KEY"
-[providers.down]
-type = "openai"
-base_url = "http://127.0.0.1:9/v1"
-api_key_env = "UP_KEY"
-[[models]]
-alias = "m"
-routes = [{{ provider = "up", model = "gpt-4o-mini" }}]
-[[models]]
-alias = "broken"
-routes = [{{ provider = "down", model = "gpt-4o-mini" }}]
-[retry]
-attempts_per_route = 0
-[debug_log]
-enabled = true
-[storage]
-database = "{tmp_path / "dash.db"}"
-flush_interval_ms = 10
-""",
+        gateway_toml(
+            admin_key(ADMIN),
+            provider("up", fake_openai.url, kind="openai", api_key_env="UP_KEY"),
+            provider("down", "http://127.0.0.1:9", kind="openai", api_key_env="UP_KEY"),
+            alias("m", ("up", "gpt-4o-mini")),
+            alias("broken", ("down", "gpt-4o-mini")),
+            f'[storage]\ndatabase = "{tmp_path / "dash.db"}"\nflush_interval_ms = 10\n',
+            "[debug_log]\nenabled = true\n",
+            attempts=0,
+        ),
         env={"UP_KEY": "sk-dashboard-upstream"},
     )
     yield await seed(gw)

@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from hashlib import sha256
 from pathlib import Path
 
 import asyncpg
@@ -28,7 +27,7 @@ from proxy.storage.sqlite import SQLiteLogWriter
 from proxy.storage.usage import UsageReader
 from tests.conftest import GatewayFactory
 from tests.storage.test_sqlite import NOW, row
-from tests.support.configs import alias, gateway_toml, provider
+from tests.support.configs import admin_key, alias, gateway_toml, provider
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.postgres_server import PostgresServer
 
@@ -264,8 +263,7 @@ async def test_a_gateway_rides_out_a_database_outage(
                 provider("up", fake_openai.url, kind="openai", api_key_env="UP_KEY"),
                 alias("m", ("up", "gpt-4o-mini")),
                 f'[storage]\nbackend = "postgresql"\nurl = "{url}"\nflush_interval_ms = 10\n',
-                f'[[keys]]\nname = "ops"\nkey_sha256 = "{sha256(ADMIN.encode()).hexdigest()}"\n'
-                "admin = true\n",
+                admin_key(ADMIN),
             ),
             env={"UP_KEY": "sk-up"},
         )

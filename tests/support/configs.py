@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 BASE = """
 [server]
 host = "127.0.0.1"
@@ -56,6 +58,12 @@ def gateway_toml(
 
 
 MOCK = '[providers.demo]\ntype = "mock"\n'
+
+
+def admin_key(secret: str, name: str = "ops") -> str:
+    """A static admin key: only its sha256 is in the file, as in production."""
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    return f'[[keys]]\nname = "{name}"\nkey_sha256 = "{digest}"\nadmin = true\n'
 
 
 def _toml(value: object) -> str:
