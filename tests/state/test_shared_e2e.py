@@ -5,7 +5,6 @@ one process."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.support.billing import BillingUpstream
+from tests.support.configs import shared_state_toml
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import RunningGateway
 from tests.support.redis_server import RedisServer
@@ -68,29 +68,10 @@ def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> SharedDatabase:
 
 
 def shared_toml(upstream_url: str, redis_url: str, db: SharedDatabase, extra: str = "") -> str:
-    digest = hashlib.sha256(ADMIN.encode()).hexdigest()
-    return f"""
-[server]
-host = "127.0.0.1"
-[[keys]]
-name = "ops"
-key_sha256 = "{digest}"
-admin = true
-[providers.openai]
-type = "openai"
-base_url = "{upstream_url}/v1"
-api_key_env = "K"
-[[models]]
-alias = "mini"
-routes = [{{ provider = "openai", model = "gpt-4o-mini" }}]
-[storage]
-{db.storage}
-flush_interval_ms = 10
-[state]
-backend = "redis"
-url = "{redis_url}"
-{extra or "timeout_ms = 5000  # a loaded CI machine is slow, not down"}
-"""
+    state = f'[state]\nbackend = "redis"\nurl = "{redis_url}"\n' + (
+        extra or "timeout_ms = 5000  # a loaded CI machine is slow, not down"
+    )
+    return shared_state_toml(upstream_url, ADMIN, db.storage, state)
 
 
 async def two(

@@ -4,7 +4,6 @@ one metrics view, graceful signals, and a worker that dies replaced."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import signal
 import sqlite3
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.billing import BillingUpstream
+from tests.support.configs import shared_state_toml
 from tests.support.process import GatewayProcess
 
 ADMIN = "llmg_admin_for_worker_tests"
@@ -34,7 +34,6 @@ async def billing() -> AsyncIterator[BillingUpstream]:
 def config(
     tmp_path: Path, upstream: str, redis_url: str | None, postgres_url: str | None = None
 ) -> Path:
-    digest = hashlib.sha256(ADMIN.encode()).hexdigest()
     state = (
         f'[state]\nbackend = "redis"\nurl = "{redis_url}"\ntimeout_ms = 5000\n' if redis_url else ""
     )
@@ -44,27 +43,7 @@ def config(
         else f'database = "{tmp_path / "gateway.db"}"'
     )
     path = tmp_path / "gateway.toml"
-    path.write_text(
-        f"""
-[server]
-host = "127.0.0.1"
-[[keys]]
-name = "ops"
-key_sha256 = "{digest}"
-admin = true
-[providers.openai]
-type = "openai"
-base_url = "{upstream}/v1"
-api_key_env = "K"
-[[models]]
-alias = "mini"
-routes = [{{ provider = "openai", model = "gpt-4o-mini" }}]
-[storage]
-{storage}
-flush_interval_ms = 10
-{state}
-"""
-    )
+    path.write_text(shared_state_toml(upstream, ADMIN, storage, state))
     return path
 
 

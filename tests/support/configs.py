@@ -72,3 +72,24 @@ def _toml(value: object) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     return str(value)
+
+
+def shared_state_toml(upstream_url: str, admin_secret: str, storage: str, state: str) -> str:
+    """The gateway the several-process tests run: an admin key, an OpenAI route `mini`,
+    the given [storage] lines and [state] section."""
+    return f"""
+[server]
+host = "127.0.0.1"
+{admin_key(admin_secret)}
+[providers.openai]
+type = "openai"
+base_url = "{upstream_url}/v1"
+api_key_env = "K"
+[[models]]
+alias = "mini"
+routes = [{{ provider = "openai", model = "gpt-4o-mini" }}]
+[storage]
+{storage}
+flush_interval_ms = 10
+{state}
+"""
