@@ -26,7 +26,7 @@ from proxy.storage.spend import month_spend
 from proxy.storage.sqlite import SQLiteLogWriter
 from proxy.storage.usage import UsageReader
 from tests.conftest import GatewayFactory
-from tests.storage.test_sqlite import NOW, row
+from tests.storage.test_sqlite import NOW, enqueue_concurrently, row
 from tests.support.configs import admin_key, alias, gateway_toml, provider
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.postgres_server import PostgresServer
@@ -67,14 +67,7 @@ async def test_many_concurrent_rows_are_all_written_with_matching_rollups(
 ) -> None:
     writer = PostgresLogWriter(postgres_url, batch_size=100, flush_interval_ms=10)
     await writer.start()
-
-    async def producer(start: int) -> None:
-        for i in range(start, start + 1000):
-            assert writer.enqueue(row(i))
-            if i % 50 == 0:
-                await asyncio.sleep(0)
-
-    await asyncio.gather(*(producer(n * 1000) for n in range(5)))
+    await enqueue_concurrently(writer)
     await writer.close()
     assert writer.rows_written == 5000 and writer.rows_dropped == 0
     raw = await fetch(

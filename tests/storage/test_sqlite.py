@@ -14,6 +14,7 @@ from proxy.storage.migrations import MIGRATIONS, open_database
 from proxy.storage.rollup import BUCKET_COLUMNS
 from proxy.storage.rows import FailedAttempt, RequestRow
 from proxy.storage.sqlite import SQLiteLogWriter
+from proxy.storage.writer import BatchedLogWriter
 
 NOW = time.time()
 
@@ -54,6 +55,18 @@ def row(i: int, **changes: object) -> RequestRow:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
+async def enqueue_concurrently(writer: BatchedLogWriter, producers: int = 5) -> None:
+    """Rows r0 to r<producers * 1000>, from several tasks at once, as requests would."""
+
+    async def producer(start: int) -> None:
+        for i in range(start, start + 1000):
+            assert writer.enqueue(row(i))
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(producer(n * 1000) for n in range(producers)))
+
+
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:
     connection = sqlite3.connect(path)
     try:
@@ -66,14 +79,7 @@ async def test_many_concurrent_rows_are_all_written_with_matching_rollups(tmp_pa
     db = tmp_path / "log.db"
     writer = SQLiteLogWriter(str(db), batch_size=100, flush_interval_ms=10)
     await writer.start()
-
-    async def producer(start: int) -> None:
-        for i in range(start, start + 1000):
-            assert writer.enqueue(row(i))
-            if i % 50 == 0:
-                await asyncio.sleep(0)
-
-    await asyncio.gather(*(producer(n * 1000) for n in range(5)))
+    await enqueue_concurrently(writer)
     await writer.close()
     assert writer.rows_written == 5000 and writer.rows_dropped == 0
     assert query(db, "SELECT count(*) FROM requests") == [(5000,)]
