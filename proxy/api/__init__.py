@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from proxy.api import accounts, budget, catalog, credentials, usage
+from proxy.api import account, accounts, budget, catalog, credentials, usage
 from proxy.api.openapi import docs_page, document
 from proxy.api.routing import Context, Endpoint, routes
 from proxy.gateway import Gateway
@@ -15,6 +15,7 @@ from proxy.gateway import Gateway
 ENDPOINTS: list[Endpoint] = [
     *catalog.ENDPOINTS,
     *accounts.ENDPOINTS,
+    *account.ENDPOINTS,
     *budget.ENDPOINTS,
     *credentials.ENDPOINTS,
     *usage.ENDPOINTS,

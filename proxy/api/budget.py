@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from proxy.accounts.store import User
-from proxy.api.accounts import USER_FILTER, own_user, store
+from proxy.api.account import own_user
+from proxy.api.accounts import USER_FILTER, store
 from proxy.api.routing import Context, Endpoint, Param
 from proxy.budgets import Account, month_start
 from proxy.pricing import usd
