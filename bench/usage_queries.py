@@ -64,8 +64,7 @@ def row(i: int, start: float, rng: random.Random) -> RequestRow:
 
 
 async def fill(storage: StorageConfig, start: float) -> float:
-    writer = log_writer(storage)
-    writer._close_timeout_s = 900  # a bench's million rows, not a shutdown
+    writer = log_writer(storage, close_timeout_s=900)  # a bench's million rows, not a shutdown
     await writer.start()
     rng = random.Random(7)
     began = time.perf_counter()

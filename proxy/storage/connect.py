@@ -8,7 +8,7 @@ from proxy.config import StorageConfig
 from proxy.storage.database import Database, SQLiteDatabase
 from proxy.storage.postgres import PostgresDatabase, PostgresLogWriter
 from proxy.storage.sqlite import SQLiteLogWriter
-from proxy.storage.writer import BatchedLogWriter, WriterOptions
+from proxy.storage.writer import CLOSE_TIMEOUT_S, BatchedLogWriter, WriterOptions
 
 
 async def open_database(config: StorageConfig, timeout_s: float = 10.0) -> Database:
@@ -21,12 +21,13 @@ async def open_database(config: StorageConfig, timeout_s: float = 10.0) -> Datab
     return await SQLiteDatabase.open(config.database, busy_timeout_ms=int(timeout_s * 500))
 
 
-def log_writer(config: StorageConfig) -> BatchedLogWriter:
+def log_writer(config: StorageConfig, close_timeout_s: float = CLOSE_TIMEOUT_S) -> BatchedLogWriter:
     options: WriterOptions = {
         "batch_size": config.batch_size,
         "flush_interval_ms": config.flush_interval_ms,
         "queue_limit": config.queue_limit,
         "retention_days": config.retention_days,
+        "close_timeout_s": close_timeout_s,
     }
     if config.backend == "postgresql":
         return PostgresLogWriter(config.url, password=config.password, **options)
