@@ -134,7 +134,7 @@ def _translated() -> Iterator[None]:
         yield
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateRow(str(exc)) from exc
-    except Exception as exc:
+    except (asyncpg.InterfaceError, *_TRANSIENT) as exc:
         if _unreachable(exc):
             raise StorageUnavailable("the database is unreachable; try again") from exc
         raise
