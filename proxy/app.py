@@ -31,6 +31,7 @@ from proxy.endpoints.responses import ResponsesEndpoint, StoredResponses
 from proxy.endpoints.scrape import MetricsEndpoint, serve_metrics
 from proxy.errors import GatewayError, InternalError, NotFound
 from proxy.gateway import Gateway
+from proxy.logs import AccessLog
 from proxy.metrics import Metrics
 from proxy.middleware import RequestIdMiddleware
 from proxy.observer import Observer
@@ -55,7 +56,13 @@ def build_app(config: GatewayConfig) -> FastPaths:
             sink.rows_dead_lettered,
         )
     )
-    observer = Observer(metrics, sink, config.debug_log.max_body_bytes, gateway.scrubber)
+    observer = Observer(
+        metrics,
+        sink,
+        config.debug_log.max_body_bytes,
+        gateway.scrubber,
+        AccessLog(config.logging.format, config.logging.level),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Container, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -41,6 +42,8 @@ class Metrics:
         self.multiprocess = multiprocess()
         self._log_stats: LogWriterStats | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # Keyed by what labels a request's series: api, alias, provider, status, stream, key.
+        self._series: dict[tuple[str, str, str, int, bool, str | None], Series] = {}
         self.per_key_labels = per_key_labels
         r = self.registry
         request_labels = ["api", "alias", "provider", "status_class"]
@@ -161,16 +164,16 @@ class Metrics:
     def observe(self, record: RequestRecord, aliases: Container[str], duration_s: float) -> None:
         alias = record.alias if record.alias is not None and record.alias in aliases else OTHER
         provider = record.provider or "none"
-        labels = [record.api, alias, provider, f"{record.status // 100}xx"]
-        if self.per_key_labels:
-            labels.append(record.key_name or "none")
-        self.child(self.requests, *labels).inc()
-        self.child(self.duration, alias, provider, "true" if record.stream else "false").observe(
-            duration_s
-        )
+        key_name = record.key_name if self.per_key_labels else None
+        key = (record.api, alias, provider, record.status // 100, record.stream, key_name)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._new_series(*key)
+        series.requests.inc()
+        series.duration.observe(duration_s)
         self.overhead.observe(max(0.0, duration_s - record.upstream_wait_s))
         if record.first_token_s is not None:
-            self.child(self.ttft, alias, provider).observe(record.first_token_s)
+            series.ttft.observe(record.first_token_s)
         for attempt in record.attempts:
             outcome = "ok" if attempt.outcome == "ok" else "error"
             self.child(self.attempt_duration, attempt.provider, outcome).observe(attempt.duration_s)
@@ -185,19 +188,53 @@ class Metrics:
             )
         ):
             self.child(self.fallbacks, alias).inc()
-        if record.tokens is not None:
-            tokens = record.tokens
-            for kind, count in (
-                ("prompt", tokens.prompt),
-                ("completion", tokens.completion),
-                ("cached", tokens.cached),
-            ):
-                if count:
-                    self.child(self.tokens, alias, provider, kind).inc(count)
+        tokens = record.tokens
+        if tokens is not None:
+            if tokens.prompt:
+                series.prompt_tokens.inc(tokens.prompt)
+            if tokens.completion:
+                series.completion_tokens.inc(tokens.completion)
+            if tokens.cached:
+                series.cached_tokens.inc(tokens.cached)
         if record.cache_status is not None:
             self.child(self.cache, "hit" if record.cache_status == "HIT" else "miss").inc()
         if record.cost_nano:
-            self.child(self.cost, alias, provider).inc(record.cost_nano / 1e9)
+            series.cost.inc(record.cost_nano / 1e9)
+
+    def _new_series(
+        self,
+        api: str,
+        alias: str,
+        provider: str,
+        status: int,
+        stream: bool,
+        key_name: str | None,
+    ) -> Series:
+        labels = [api, alias, provider, f"{status}xx"]
+        if self.per_key_labels:
+            labels.append(key_name or "none")
+        return Series(
+            requests=self.child(self.requests, *labels),
+            duration=self.child(self.duration, alias, provider, "true" if stream else "false"),
+            ttft=self.child(self.ttft, alias, provider),
+            prompt_tokens=self.child(self.tokens, alias, provider, "prompt"),
+            completion_tokens=self.child(self.tokens, alias, provider, "completion"),
+            cached_tokens=self.child(self.tokens, alias, provider, "cached"),
+            cost=self.child(self.cost, alias, provider),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """The children one kind of request updates, found with one lookup per request."""
+
+    requests: Any
+    duration: Any
+    ttft: Any
+    prompt_tokens: Any
+    completion_tokens: Any
+    cached_tokens: Any
+    cost: Any
 
 
 class StatsCollector(Collector):

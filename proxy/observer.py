@@ -1,4 +1,4 @@
-"""What happens when a request ends: metrics, the request-log row, the access log line.
+"""What happens when a request ends: metrics, the request-log row, the access line.
 
 Runs on the request path, so it only counts, enqueues and prints: the log row goes to the
 sink's in-memory queue and is written to disk by the sink's own background task.
@@ -10,10 +10,9 @@ import time
 from collections.abc import Container
 from time import perf_counter
 
-import structlog
 from starlette.types import Scope
 
-from proxy.asgi import header
+from proxy.logs import AccessLog
 from proxy.metrics import Metrics
 from proxy.record import RequestRecord
 from proxy.redaction import redact_headers, truncate
@@ -21,8 +20,6 @@ from proxy.scrubber import Scrubber
 from proxy.storage.base import LogSink
 from proxy.storage.rows import DebugRow, FailedAttempt, RequestRow
 from proxy.tracing import Tracing
-
-log = structlog.get_logger("proxy.access")
 
 
 class Observer:
@@ -32,11 +29,13 @@ class Observer:
         sink: LogSink | None,
         max_body_bytes: int,
         scrubber: Scrubber | None = None,
+        access: AccessLog | None = None,
     ) -> None:
         self.metrics = metrics
         self.sink = sink
         self._max_body_bytes = max_body_bytes
         self._scrubber = scrubber or Scrubber()
+        self.access = access or AccessLog()
         # Set at start-up when [tracing] is on; requests then start their spans with it.
         self.tracing: Tracing | None = None
 
@@ -48,28 +47,29 @@ class Observer:
         if self.sink is not None:
             debug = self._debug_row(record, scope) if record.debug else None
             self.sink.enqueue(row, debug)
-        log.info(
-            "request",
-            request_id=row.request_id,
-            api=row.api,
-            key=row.key_name,
-            alias=row.alias,
-            provider=row.provider,
-            route_model=row.route_model,
-            status=row.http_status,
-            outcome=row.outcome,
-            error=row.error_message,
-            attempts=row.attempts,
-            skipped=[f"{s.provider}/{s.model}: {s.reason}" for s in record.skipped] or None,
-            stream=row.streamed,
-            cached=row.cached or None,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            usage_estimated=row.usage_estimated or None,
-            cost_nano=row.cost_nano,
-            latency_ms=row.latency_ms,
-            ttft_ms=row.ttft_ms,
-            overhead_ms=row.overhead_ms,
+        self.access.write(
+            {
+                "request_id": row.request_id,
+                "api": row.api,
+                "key": row.key_name,
+                "alias": row.alias,
+                "provider": row.provider,
+                "route_model": row.route_model,
+                "status": row.http_status,
+                "outcome": row.outcome,
+                "error": row.error_message,
+                "attempts": row.attempts,
+                "skipped": [f"{s.provider}/{s.model}: {s.reason}" for s in record.skipped] or None,
+                "stream": row.streamed,
+                "cached": row.cached or None,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
+                "usage_estimated": row.usage_estimated or None,
+                "cost_nano": row.cost_nano,
+                "latency_ms": row.latency_ms,
+                "ttft_ms": row.ttft_ms,
+                "overhead_ms": row.overhead_ms,
+            }
         )
         if record.trace is not None:
             record.trace.end(record)
@@ -90,9 +90,29 @@ class Observer:
         )
 
 
+# Headers the request log keeps, read in one pass over the request's headers.
+_LOGGED_HEADERS = {
+    b"x-gateway-tenant": 0,
+    b"x-gateway-user": 1,
+    b"x-gateway-agent": 2,
+    b"user-agent": 3,
+}
+
+
+def logged_headers(scope: Scope) -> list[str | None]:
+    """The tenant, user, agent and user agent the caller sent (the first of each)."""
+    found: list[str | None] = [None, None, None, None]
+    for name, value in scope["headers"]:
+        index = _LOGGED_HEADERS.get(name)
+        if index is not None and found[index] is None:
+            found[index] = value.decode("latin-1")
+    return found
+
+
 def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> RequestRow:
     tokens = record.tokens
     client = scope.get("client")
+    tenant, end_user, agent, user_agent = logged_headers(scope)
     return RequestRow(
         request_id=record.request_id,
         ts=record.arrived_at or time.time() - duration_s,
@@ -101,9 +121,9 @@ def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> Reque
         key_ref=record.key_ref,
         client_request_id=record.client_request_id,
         owner=record.owner,
-        tenant=header(scope, b"x-gateway-tenant"),
-        end_user=header(scope, b"x-gateway-user") or record.end_user,
-        agent=header(scope, b"x-gateway-agent"),
+        tenant=tenant,
+        end_user=end_user or record.end_user,
+        agent=agent,
         alias=record.alias,
         provider=record.provider,
         route_model=record.route_model,
@@ -133,7 +153,7 @@ def request_row(record: RequestRecord, scope: Scope, duration_s: float) -> Reque
         ttft_ms=None if record.first_token_s is None else round(record.first_token_s * 1000, 3),
         overhead_ms=round(max(0.0, duration_s - record.upstream_wait_s) * 1000, 3),
         client_ip=client[0] if client else None,
-        user_agent=header(scope, b"user-agent"),
+        user_agent=user_agent,
     )
 
 

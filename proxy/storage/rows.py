@@ -13,7 +13,9 @@ class FailedAttempt:
     status: int | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 32 fields through object.__setattr__,
+# and every request builds one. Nothing changes a row after it is built.
+@dataclass(slots=True)
 class RequestRow:
     request_id: str  # the gateway's own, unique
     ts: float  # unix seconds, arrival

@@ -1,0 +1,98 @@
+"""The access line: one per answered request, in the configured format and level."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.support.gateway import KEY
+from tests.support.process import GatewayProcess
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def config(tmp_path: Path, format: str, level: str = "info") -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(f"""
+[server]
+host = "127.0.0.1"
+[[keys]]
+name = "dev"
+dev_only = true
+[providers.demo]
+type = "mock"
+[[models]]
+alias = "m"
+routes = [{{ provider = "demo", model = "echo" }}]
+[storage]
+database = "{tmp_path / "log.db"}"
+[logging]
+format = "{format}"
+level = "{level}"
+""")
+    return path
+
+
+async def answered(tmp_path: Path, format: str, level: str = "info") -> tuple[list[str], str]:
+    """Three requests (two answered, one refused); the request ids and the log text."""
+    log = tmp_path / "server.log"
+    server = GatewayProcess(config(tmp_path, format, level), log)
+    try:
+        await server.ready()
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            ids = []
+            for model, stream in (("m", False), ("m", True), ("nope", False)):
+                body = {
+                    "model": model,
+                    "stream": stream,
+                    "messages": [{"role": "user", "content": "hi"}],
+                }
+                reply = await http.post("/v1/chat/completions", json=body, headers=AUTH)
+                assert reply.status_code == (200 if model == "m" else 404)
+                ids.append(reply.headers["x-request-id"])
+    finally:
+        assert server.stop() == 0
+    return ids, log.read_text()
+
+
+async def test_json_access_line_per_request(tmp_path: Path) -> None:
+    started = time.time()
+    ids, text = await answered(tmp_path, "json")
+    lines = [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = {line["request_id"]: line for line in lines if line["event"] == "request"}
+    assert sorted(access) == sorted(ids)  # one each, the refused one too
+    assert sum(line["event"] == "request" for line in lines) == 3
+    plain, stream, refused = (access[i] for i in ids)
+    for line in (plain, stream, refused):
+        assert line["level"] == "info"
+        assert ISO_UTC.fullmatch(line["timestamp"])
+        stamped = calendar.timegm(time.strptime(line["timestamp"][:19], "%Y-%m-%dT%H:%M:%S"))
+        assert abs(stamped - started) < 60  # UTC, and now
+        assert line["key"] == "dev" and line["api"] == "chat"
+    assert plain["status"] == 200 and plain["outcome"] == "ok" and plain["stream"] is False
+    assert plain["provider"] == "demo" and plain["route_model"] == "echo"
+    assert plain["prompt_tokens"] > 0 and plain["completion_tokens"] > 0
+    assert plain["latency_ms"] >= plain["overhead_ms"] >= 0 and plain["error"] is None
+    assert stream["stream"] is True and stream["ttft_ms"] is not None
+    assert refused["status"] == 404 and refused["outcome"] == "error" and refused["error"]
+    assert refused["provider"] is None and refused["attempts"] == 0
+
+
+async def test_console_access_line(tmp_path: Path) -> None:
+    ids, text = await answered(tmp_path, "console")
+    for request_id in ids:
+        (line,) = [line for line in text.splitlines() if request_id in line]
+        assert "request" in line and "status=" in line
+
+
+@pytest.mark.parametrize("format", ["json", "console"])
+async def test_no_access_line_above_info(tmp_path: Path, format: str) -> None:
+    ids, text = await answered(tmp_path, format, level="warning")
+    assert not any(request_id in text for request_id in ids)
