@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -41,6 +42,15 @@ from proxy.storage.connect import log_writer
 from proxy.tracing import open_tracing
 
 log = structlog.get_logger("proxy.app")
+
+
+def freeze_startup_heap() -> None:
+    """What start-up built (modules, config, price table, pools) lives as long as the
+    process: moved out of the collector's sight, a full collection no longer walks it on
+    the request path (about 30 ms each on this heap, every few thousand requests).
+    Unfrozen at stop, for a process that goes on (tests run gateways in-process)."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_app(config: GatewayConfig) -> FastPaths:
@@ -87,6 +97,8 @@ def build_app(config: GatewayConfig) -> FastPaths:
                 stack.callback(metrics_server.shutdown)
             announce(config, gateway)
             reload_on_sighup(gateway)
+            freeze_startup_heap()
+            stack.callback(gc.unfreeze)
             if metrics.multiprocess:
                 syncing = asyncio.create_task(metrics.sync_forever())
                 stack.callback(syncing.cancel)
