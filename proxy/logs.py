@@ -49,10 +49,10 @@ class AccessLog:
 
     def __init__(self, format: str = "console", level: str = "info") -> None:
         self.enabled = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
-        self._json = format == "json"
         # structlog's own writer to the same stream: it shares that stream's lock, so an
         # access line never interleaves with another line.
-        self._out = structlog.BytesLogger(sys.stderr.buffer) if self._json else None
+        self._out = structlog.BytesLogger(sys.stderr.buffer) if format == "json" else None
+        self._console = structlog.get_logger("proxy.access")
         self._second = -1
         self._stamp = ""
 
@@ -60,12 +60,14 @@ class AccessLog:
         if not self.enabled:
             return
         if self._out is None:
-            structlog.get_logger("proxy.access").info("request", **fields)
+            self._console.info("request", **fields)
             return
         fields["event"] = "request"
         fields["level"] = "info"
         fields["timestamp"] = self._timestamp()
-        self._out.msg(orjson.dumps(fields))
+        # repr for anything orjson cannot encode, as structlog's renderer did: the line
+        # must never turn into the request's error.
+        self._out.msg(orjson.dumps(fields, default=repr))
 
     def _timestamp(self) -> str:
         """ISO 8601 in UTC with microseconds, as structlog's TimeStamper writes it; the

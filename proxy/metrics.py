@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -42,7 +41,7 @@ class Metrics:
         self.multiprocess = multiprocess()
         self._log_stats: LogWriterStats | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        # Keyed by what labels a request's series: api, alias, provider, status, stream, key.
+        # Keyed by what labels a request: api, alias, provider, status class, stream, key.
         self._series: dict[tuple[str, str, str, int, bool, str | None], Series] = {}
         self.per_key_labels = per_key_labels
         r = self.registry
@@ -169,11 +168,14 @@ class Metrics:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = self._new_series(*key)
-        series.requests.inc()
-        series.duration.observe(duration_s)
+        requests, duration = series
+        requests.inc()
+        duration.observe(duration_s)
         self.overhead.observe(max(0.0, duration_s - record.upstream_wait_s))
+        # The rest only when there is something to count: a child exists (and is exported,
+        # at zero) from the moment it is made.
         if record.first_token_s is not None:
-            series.ttft.observe(record.first_token_s)
+            self.child(self.ttft, alias, provider).observe(record.first_token_s)
         for attempt in record.attempts:
             outcome = "ok" if attempt.outcome == "ok" else "error"
             self.child(self.attempt_duration, attempt.provider, outcome).observe(attempt.duration_s)
@@ -188,18 +190,19 @@ class Metrics:
             )
         ):
             self.child(self.fallbacks, alias).inc()
-        tokens = record.tokens
-        if tokens is not None:
-            if tokens.prompt:
-                series.prompt_tokens.inc(tokens.prompt)
-            if tokens.completion:
-                series.completion_tokens.inc(tokens.completion)
-            if tokens.cached:
-                series.cached_tokens.inc(tokens.cached)
+        if record.tokens is not None:
+            tokens = record.tokens
+            for kind, count in (
+                ("prompt", tokens.prompt),
+                ("completion", tokens.completion),
+                ("cached", tokens.cached),
+            ):
+                if count:
+                    self.child(self.tokens, alias, provider, kind).inc(count)
         if record.cache_status is not None:
             self.child(self.cache, "hit" if record.cache_status == "HIT" else "miss").inc()
         if record.cost_nano:
-            series.cost.inc(record.cost_nano / 1e9)
+            self.child(self.cost, alias, provider).inc(record.cost_nano / 1e9)
 
     def _new_series(
         self,
@@ -213,28 +216,14 @@ class Metrics:
         labels = [api, alias, provider, f"{status}xx"]
         if self.per_key_labels:
             labels.append(key_name or "none")
-        return Series(
-            requests=self.child(self.requests, *labels),
-            duration=self.child(self.duration, alias, provider, "true" if stream else "false"),
-            ttft=self.child(self.ttft, alias, provider),
-            prompt_tokens=self.child(self.tokens, alias, provider, "prompt"),
-            completion_tokens=self.child(self.tokens, alias, provider, "completion"),
-            cached_tokens=self.child(self.tokens, alias, provider, "cached"),
-            cost=self.child(self.cost, alias, provider),
+        return (
+            self.child(self.requests, *labels),
+            self.child(self.duration, alias, provider, "true" if stream else "false"),
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Series:
-    """The children one kind of request updates, found with one lookup per request."""
-
-    requests: Any
-    duration: Any
-    ttft: Any
-    prompt_tokens: Any
-    completion_tokens: Any
-    cached_tokens: Any
-    cost: Any
+# The two children every answered request updates: its request counter and its duration.
+Series = tuple[Any, Any]
 
 
 class StatsCollector(Collector):

@@ -96,6 +96,34 @@ async def test_metric_values_after_scripted_requests(
     assert 'key="' not in text
 
 
+async def test_only_what_happened_is_exported(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI
+) -> None:
+    """A series is exported from its first count on, so one that never counted (at zero)
+    would read as a fact: a cost of nothing, a first token that never came."""
+    found = samples(await scripted(gateway_factory, fake_openai))
+    refused = [
+        name
+        for name, labels in found
+        if dict(labels).get("alias") == "other"
+        and name.startswith(("gateway_tokens", "gateway_cost", "gateway_time_to_first_token"))
+    ]
+    assert refused == []  # the 404 counts as a request, and nothing else
+    # No prompt cache was read, and the mock route is free: nothing to add to either.
+    assert not [
+        n for n, labels in found if n == "gateway_tokens_total" and ("type", "cached") in labels
+    ]
+    assert not [
+        n for n, labels in found if n == "gateway_cost_usd_total" and ("provider", "demo") in labels
+    ]
+    # Only the stream had a first token, on the first route.
+    assert {
+        dict(labels)["provider"]
+        for name, labels in found
+        if name == "gateway_time_to_first_token_seconds_count"
+    } == {"up"}
+
+
 async def test_per_key_labels_are_opt_in(
     gateway_factory: GatewayFactory, fake_openai: FakeOpenAI
 ) -> None:
