@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "llmg_dev_only_insecure_local_key"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "5"))
-FLOOR_ROUNDS = int(os.environ.get("BENCH_FLOOR_ROUNDS", "3"))
+FLOOR_ROUNDS = max(1, int(os.environ.get("BENCH_FLOOR_ROUNDS", "3")))
 STREAM_SAMPLES = 200
 # A benchmark stream: the first chunk, then 20 content chunks, the finish, usage, [DONE].
 CHUNKS_AFTER_FIRST = 23
@@ -391,7 +391,7 @@ def report(r: dict[str, object]) -> None:
     assert isinstance(gateway, dict) and isinstance(floor, dict) and isinstance(two, dict)
     print(
         f"\nAgainst the floor (bench/floor.py), c=16, CPU of the proxy process(es), "
-        f"medians of {FLOOR_ROUNDS} alternating rounds:"
+        f"medians of {FLOOR_ROUNDS} alternating rounds (2 workers: one run):"
     )
     for name, costs in (("floor", floor), ("gateway", gateway), ("gateway x2", two)):
         print(
