@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.configs import MOCK, alias, gateway_toml
 from tests.support.gateway import KEY
 from tests.support.process import GatewayProcess
 
@@ -20,23 +21,14 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 def config(tmp_path: Path, format: str, level: str = "info") -> Path:
     path = tmp_path / "gateway.toml"
-    path.write_text(f"""
-[server]
-host = "127.0.0.1"
-[[keys]]
-name = "dev"
-dev_only = true
-[providers.demo]
-type = "mock"
-[[models]]
-alias = "m"
-routes = [{{ provider = "demo", model = "echo" }}]
-[storage]
-database = "{tmp_path / "log.db"}"
-[logging]
-format = "{format}"
-level = "{level}"
-""")
+    path.write_text(
+        gateway_toml(
+            MOCK,
+            alias("m", ("demo", "echo")),
+            f'[storage]\ndatabase = "{tmp_path / "log.db"}"\n',
+            f'[logging]\nformat = "{format}"\nlevel = "{level}"\n',
+        )
+    )
     return path
 
 
