@@ -33,12 +33,15 @@ def configure_logging(format: str = "console", level: str = "info") -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(level_number(level)),
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
+
+
+def level_number(level: str) -> int:
+    """A configured level name ("info") as the logging module's number."""
+    return logging.getLevelNamesMapping()[level.upper()]
 
 
 class AccessLog:
@@ -48,7 +51,7 @@ class AccessLog:
     development, goes through structlog as every other line does."""
 
     def __init__(self, format: str = "console", level: str = "info") -> None:
-        self.enabled = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
+        self.enabled = level_number(level) <= logging.INFO
         # structlog's own writer to the same stream: it shares that stream's lock, so an
         # access line never interleaves with another line.
         self._out = structlog.BytesLogger(sys.stderr.buffer) if format == "json" else None
