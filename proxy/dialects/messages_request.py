@@ -26,8 +26,9 @@ from typing import Any
 
 import orjson
 
+from proxy.dialects.translation import Translated, check_translation
 from proxy.errors import InvalidRequest
-from proxy.validation import MAX_INT, check_chat_request
+from proxy.validation import MAX_INT
 
 # The budget at or under which a thinking request counts as each effort.
 EFFORT_BUDGETS = (
@@ -38,23 +39,6 @@ EFFORT_BUDGETS = (
 )
 _EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 _ROLES = frozenset({"user", "assistant"})
-
-
-class Translated:
-    """A request in the internal chat shape, and why (if at all) only a route of the
-    provider whose API the client speaks (`native`: "Claude", "OpenAI") can serve it."""
-
-    __slots__ = ("chat", "dropped", "native", "native_only")
-
-    def __init__(self, native: str) -> None:
-        self.chat: dict[str, Any] = {}
-        self.native = native
-        self.native_only: str | None = None
-        self.dropped: list[str] = []  # what only the native provider reads; others go without
-
-    def needs_native(self, reason: str) -> None:
-        if self.native_only is None:
-            self.native_only = f"{reason}: only {self.native} routes can serve it"
 
 
 def to_chat_request(body: Mapping[str, Any], *, counting: bool = False) -> Translated:
@@ -101,17 +85,6 @@ def to_chat_request(body: Mapping[str, Any], *, counting: bool = False) -> Trans
     _format(body.get("output_config"), chat)
     check_translation(out)
     return out
-
-
-def check_translation(out: Translated) -> None:
-    """What the translation produced is a request the adapters (and the gateway's own
-    estimates) accept. A request only native routes can serve may translate to no
-    message at all: its chat shape still has to be sound for the estimates."""
-    chat = out.chat
-    if out.native_only is not None and not chat.get("messages"):
-        check_chat_request({**chat, "messages": [{"role": "user", "content": ""}]})
-    else:
-        check_chat_request(chat)
 
 
 def _system(system: Any) -> list[dict[str, Any]]:

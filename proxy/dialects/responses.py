@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from proxy.dialects.base import Inbound, NativeRoute, ResponsesInbound
-from proxy.dialects.responses_request import STATE_PREFIX, input_items, to_chat_request
+from proxy.dialects.reasoning_state import STATE_PREFIX
+from proxy.dialects.responses_request import input_items, to_chat_request
 from proxy.dialects.responses_response import (
     ResponsesEncoder,
     new_id,

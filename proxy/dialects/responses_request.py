@@ -20,17 +20,14 @@ marked `native_only`: such a request goes to OpenAI routes and skips the rest.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from proxy.dialects.messages_request import Translated, check_translation
+from proxy.dialects.reasoning_state import decode_state
+from proxy.dialects.translation import Translated, check_translation
 from proxy.errors import InvalidRequest
 from proxy.validation import MAX_INT
 
-STATE_PREFIX = "gw1:"
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 _ASSISTANT_ITEMS = frozenset({"function_call", "reasoning"})
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
@@ -65,21 +62,6 @@ _ECHOED = frozenset(
         "max_tool_calls",
     }
 )
-
-
-def encode_state(state: Mapping[str, Any]) -> str:
-    """Provider state for the next turn, as a reasoning item's `encrypted_content`."""
-    return STATE_PREFIX + base64.b64encode(orjson.dumps(state)).decode()
-
-
-def decode_state(content: Any) -> dict[str, Any] | None:
-    if not isinstance(content, str) or not content.startswith(STATE_PREFIX):
-        return None
-    try:
-        state = orjson.loads(base64.b64decode(content[len(STATE_PREFIX) :], validate=True))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    return state if isinstance(state, dict) else None
 
 
 def input_items(body: Mapping[str, Any]) -> list[Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from proxy.dialects.base import DeltaEncoder, ResponsesInbound
-from proxy.dialects.responses_request import encode_state
+from proxy.dialects.reasoning_state import encode_state
 from proxy.errors import UpstreamFailure, UpstreamProtocolError
 from proxy.providers.base import count
 from proxy.schema import ChatCompletion, Usage

@@ -10,13 +10,9 @@ import orjson
 import pytest
 
 from proxy.dialects.base import ResponsesInbound
+from proxy.dialects.reasoning_state import decode_state, encode_state
 from proxy.dialects.responses import native_body
-from proxy.dialects.responses_request import (
-    decode_state,
-    encode_state,
-    input_items,
-    to_chat_request,
-)
+from proxy.dialects.responses_request import input_items, to_chat_request
 from proxy.dialects.responses_response import ResponsesEncoder, to_response
 from proxy.errors import InvalidRequest, UpstreamProtocolError
 
