@@ -139,9 +139,10 @@ def start_floor(port: int, upstream_port: int) -> subprocess.Popen[bytes]:
 
 
 def group_cpu_seconds(pid: int) -> float:
-    """A process and its children (a supervisor and its workers)."""
+    """A process and all its descendants: a supervisor, its workers, and each one's
+    request-log writing process."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+    return cpu_seconds(pid) + sum(group_cpu_seconds(int(child)) for child in children)
 
 
 def cpu_costs(url: str, pid: int) -> dict[str, float]:

@@ -1,63 +1,121 @@
 """The request log in a SQLite file (the embedded default): see `proxy.storage.writer`.
 
-The writer has a connection of its own, with a short busy timeout: a batch that finds the
-file locked (another process writing) is better retried by the writer than waited on.
+The batches are written by a process of the writer's own (`proxy.storage.sqlite_process`),
+so that SQLite's work neither holds the event loop's GIL nor waits for it. Its connection
+has a short busy timeout: a batch that finds the file locked (another process writing)
+is better retried by the writer than waited on. If that process dies, the batch in
+flight fails like one that met a lost connection (kept, and retried as uncertain), and
+the next attempt starts a new process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import pickle
 import sqlite3
+import sys
 from pathlib import Path
-from typing import Unpack
+from typing import Any, Unpack
 
-import aiosqlite
+import structlog
 
 from proxy.errors import StorageUnavailable
-from proxy.storage.database import SQLiteTransaction
-from proxy.storage.migrations import open_database
-from proxy.storage.request_log import Batch, write_batch
+from proxy.storage.request_log import Batch
+from proxy.storage.sqlite_process import LENGTH, frame
 from proxy.storage.writer import BatchedLogWriter, WriterOptions
+
+log = structlog.get_logger("proxy.logwriter")
+
+BUSY_TIMEOUT_MS = 1000
+EXIT_TIMEOUT_S = 10.0
+
+
+class LogProcessGone(StorageUnavailable):
+    """The writing process ended (killed, or crashed) before it answered."""
 
 
 class SQLiteLogWriter(BatchedLogWriter):
     def __init__(self, path: str, **options: Unpack[WriterOptions]) -> None:
         super().__init__(**options)
         self.path = path
-        self._db: aiosqlite.Connection | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._calls = asyncio.Lock()  # one request in flight, so answers match requests
+
+    @property
+    def process_id(self) -> int | None:
+        """The writing process's id, while it runs."""
+        return None if self._process is None else self._process.pid
 
     async def _connect(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = await open_database(self.path, busy_timeout_ms=1000)
-
-    async def _disconnect(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    async def _write(self, batch: Batch, uncertain: bool) -> None:
-        db = self._db
-        assert db is not None
-        await db.execute("BEGIN IMMEDIATE")
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "proxy.storage.sqlite_process",
+            self.path,
+            str(BUSY_TIMEOUT_MS),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
         try:
-            await write_batch(SQLiteTransaction(db), batch, uncertain)
-            await db.execute("COMMIT")
+            await self._answer()  # what opening the file (and migrating it) raised, if anything
         except BaseException:
-            with contextlib.suppress(Exception):
-                await db.execute("ROLLBACK")
+            await self._disconnect()
             raise
 
+    async def _disconnect(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()  # the process finishes what it was doing, then exits
+        try:
+            await asyncio.wait_for(process.wait(), EXIT_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    async def _write(self, batch: Batch, uncertain: bool) -> None:
+        await self._call("write", batch if isinstance(batch, list) else list(batch), uncertain)
+
     async def _delete_before(self, table: str, column: str, bound: float, limit: int) -> int:
-        assert self._db is not None
-        cursor = await self._db.execute(
-            f"DELETE FROM {table} WHERE rowid IN "
-            f"(SELECT rowid FROM {table} WHERE {column} < ? LIMIT {int(limit)})",
-            (bound,),
-        )
-        return cursor.rowcount
+        deleted: int = await self._call("delete_before", table, column, bound, limit)
+        return deleted
+
+    async def _call(self, *request: object) -> Any:
+        async with self._calls:
+            if self._process is None or self._process.returncode is not None:
+                await self._restart()
+            process = self._process
+            assert process is not None and process.stdin is not None
+            try:
+                process.stdin.write(frame(request))
+                await process.stdin.drain()
+                return await self._answer()
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()  # whatever state it is in, the next call starts afresh
+                raise LogProcessGone("the request log's writing process ended") from exc
+
+    async def _restart(self) -> None:
+        if self._process is not None:
+            log.warning("log_process_restarted", exit_code=self._process.returncode)
+            await self._disconnect()
+        await self._connect()
+
+    async def _answer(self) -> Any:
+        process = self._process
+        assert process is not None and process.stdout is not None
+        head = await process.stdout.readexactly(LENGTH.size)
+        status, value = pickle.loads(await process.stdout.readexactly(LENGTH.unpack(head)[0]))
+        if status == "error":
+            raise value
+        return value
 
     def _is_transient(self, error: Exception) -> bool:
-        # Locked, busy, disk full (StorageUnavailable: locked, as the seam reports it).
+        # Locked, busy, disk full, the process gone (StorageUnavailable: locked, as the
+        # seam reports it).
         return isinstance(error, (sqlite3.OperationalError, StorageUnavailable))
 
     def _is_refusal(self, error: Exception) -> bool:

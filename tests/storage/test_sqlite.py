@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from proxy.storage.migrations import MIGRATIONS, open_database
 from proxy.storage.rollup import BUCKET_COLUMNS
@@ -83,6 +87,12 @@ async def test_many_concurrent_rows_are_all_written_with_matching_rollups(tmp_pa
     await writer.close()
     assert writer.rows_written == 5000 and writer.rows_dropped == 0
     assert query(db, "SELECT count(*) FROM requests") == [(5000,)]
+    assert_rollups_match(db)
+    assert query(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+def assert_rollups_match(db: Path) -> None:
+    """The hourly roll-ups say what the raw rows say: every row counted once."""
     raw = query(
         db,
         """
@@ -102,7 +112,66 @@ async def test_many_concurrent_rows_are_all_written_with_matching_rollups(tmp_pa
     assert raw == rolled
     buckets = " + ".join(BUCKET_COLUMNS)
     assert query(db, f"SELECT sum({buckets}) = sum(requests) FROM usage_hourly") == [(1,)]
-    assert query(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_the_writing_process_killed_under_load_loses_and_doubles_no_row(
+    tmp_path: Path,
+) -> None:
+    """The batch in flight when the process dies may or may not have committed: it is
+    retried as uncertain by a new process, so each row is written once, roll-ups too."""
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), batch_size=50, flush_interval_ms=5)
+    await writer.start()
+    first = writer.process_id
+    assert first is not None
+
+    async def kill_midway() -> None:
+        while writer.rows_written < 1000:
+            await asyncio.sleep(0.001)
+        os.kill(first, signal.SIGKILL)
+
+    await asyncio.gather(enqueue_concurrently(writer), kill_midway())
+    while writer.queue_depth:
+        await asyncio.sleep(0.01)
+    second = writer.process_id
+    await writer.close()
+    assert second not in (None, first)
+    assert writer.rows_written == 5000 and writer.rows_dead_lettered == 0
+    assert query(db, "SELECT count(*) FROM requests") == [(5000,)]
+    assert_rollups_match(db)
+
+
+async def test_the_writing_process_ignores_sigterm_and_ends_when_the_writer_closes(
+    tmp_path: Path,
+) -> None:
+    """systemd and a terminal signal the gateway's whole process group: the writing
+    process must outlive the signal, so the gateway can flush its queue through it."""
+    db = tmp_path / "log.db"
+    writer = SQLiteLogWriter(str(db), flush_interval_ms=60_000)
+    await writer.start()
+    pid = writer.process_id
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGINT)
+    for i in range(100):
+        writer.enqueue(row(i))
+    await asyncio.sleep(0.1)
+    os.kill(pid, 0)  # still there
+    await writer.close()
+    assert writer.batches_failed == 0 and writer.process_id is None
+    assert query(db, "SELECT count(*) FROM requests") == [(100,)]
+    with pytest.raises(ProcessLookupError):  # exited, and reaped
+        os.kill(pid, 0)
+
+
+async def test_a_file_that_cannot_be_opened_fails_the_start_with_sqlites_reason(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "log.db").write_bytes(b"not a database, just bytes " * 100)
+    writer = SQLiteLogWriter(str(tmp_path / "log.db"))
+    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+        await writer.start()
+    assert writer.process_id is None
 
 
 async def test_unknown_cost_stays_null(tmp_path: Path) -> None:

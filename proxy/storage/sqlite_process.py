@@ -1,0 +1,119 @@
+"""The request log's SQLite file, written by a process of its own.
+
+The gateway's `SQLiteLogWriter` keeps the queue, the batches and the retries; this process
+only runs what it is sent: write a batch, delete old rows. Why a process and not a
+thread: the sqlite3 driver releases the GIL around every statement, so a writer thread
+traded the GIL with the event loop around every row, and that cost the loop about as
+much CPU again as the inserts themselves (docs/performance.md).
+
+Requests come on stdin and answers go to stdout, each a 4-byte length and a pickle. Both
+ends are this package, started by the gateway with its own interpreter, so nothing
+foreign is ever unpickled. SIGINT and SIGTERM are ignored: a terminal or systemd sends
+them to the gateway's whole process group, and the gateway, which owns the queue, decides
+when the log is flushed. It ends this process by closing its stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pickle
+import signal
+import struct
+import sys
+from typing import IO, Any
+
+import aiosqlite
+
+from proxy.storage.database import SQLiteTransaction
+from proxy.storage.migrations import open_database
+from proxy.storage.request_log import Batch, write_batch
+
+LENGTH = struct.Struct(">I")
+
+
+def frame(message: object) -> bytes:
+    body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    return LENGTH.pack(len(body)) + body
+
+
+def answer(outcome: BaseException | None = None, value: object = None) -> bytes:
+    """An answer: ("ok", value), or ("error", the exception) to be raised by the caller."""
+    if outcome is None:
+        return frame(("ok", value))
+    try:
+        return frame(("error", outcome))
+    except Exception:  # an exception that cannot be pickled still gets told
+        return frame(("error", RuntimeError(repr(outcome))))
+
+
+class LogFile:
+    """The operations the gateway asks for, on one connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def write(self, batch: Batch, uncertain: bool) -> None:
+        """The batch and its roll-ups in one transaction, or nothing."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await write_batch(SQLiteTransaction(self._db), batch, uncertain)
+            await self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._db.execute("ROLLBACK")
+            raise
+
+    async def delete_before(self, table: str, column: str, bound: float, limit: int) -> int:
+        cursor = await self._db.execute(
+            f"DELETE FROM {table} WHERE rowid IN "
+            f"(SELECT rowid FROM {table} WHERE {column} < ? LIMIT {int(limit)})",
+            (bound,),
+        )
+        return cursor.rowcount
+
+    async def run(self, request: tuple[Any, ...]) -> bytes:
+        operation, *args = request
+        try:
+            if operation == "write":
+                await self.write(*args)
+                return answer()
+            if operation == "delete_before":
+                return answer(value=await self.delete_before(*args))
+            raise ValueError(f"unknown operation {operation!r}")
+        except Exception as exc:
+            return answer(exc)
+
+
+def receive(stream: IO[bytes]) -> Any:
+    """The next request, or None once the gateway has closed the pipe."""
+    head = stream.read(LENGTH.size)
+    if len(head) < LENGTH.size:
+        return None
+    return pickle.loads(stream.read(LENGTH.unpack(head)[0]))
+
+
+def main(path: str, busy_timeout_ms: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    with asyncio.Runner() as runner:
+        try:
+            db = runner.run(open_database(path, busy_timeout_ms))
+        except Exception as exc:
+            replies.write(answer(exc))
+            replies.flush()
+            return
+        replies.write(answer())  # ready
+        replies.flush()
+        log_file = LogFile(db)
+        try:
+            while (request := receive(requests)) is not None:
+                replies.write(runner.run(log_file.run(request)))
+                replies.flush()
+        finally:
+            runner.run(db.close())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
