@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +18,9 @@ EVENT_STREAM = (b"content-type", b"text/event-stream; charset=utf-8")
 NO_CACHE = (b"cache-control", b"no-cache")
 # Tells nginx and similar proxies not to buffer the stream.
 NO_BUFFERING = (b"x-accel-buffering", b"no")
+# Where the gateway's own HTTP protocol (`proxy.protocol`) puts, in each request's scope,
+# the set of callbacks it calls when the client's connection is lost.
+DISCONNECT_HOOKS = "gateway.disconnect_hooks"
 
 
 class ClientDisconnected(Exception):
@@ -104,32 +107,45 @@ class DisconnectWatcher:
 
     uvicorn's `send` silently drops messages once the client is gone, so without this an
     abandoned request would keep its upstream call (and its cost) running to the end.
-    Leave the block before the final body message: uvicorn reports a completed response
-    as a disconnect too.
+    Under the gateway's protocol the connection calls back; under any other server a task
+    waits in `receive()`. Leave the block before the final body message: uvicorn reports
+    a completed response as a disconnect too.
     """
 
-    __slots__ = ("_receive", "_task", "_watch", "disconnected")
+    __slots__ = ("_hooks", "_receive", "_scope", "_task", "_watch", "disconnected")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self._scope = scope
         self._receive = receive
         self._task: asyncio.Task[Any] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._hooks: set[Callable[[], None]] | None = None
         self.disconnected = False
 
     async def __aenter__(self) -> DisconnectWatcher:
         self._task = asyncio.current_task()
-        self._watch = asyncio.get_running_loop().create_task(self._wait())
+        self._hooks = self._scope.get(DISCONNECT_HOOKS)
+        if self._hooks is not None:
+            self._hooks.add(self._client_left)
+        else:
+            self._watch = asyncio.get_running_loop().create_task(self._wait())
         return self
 
     async def _wait(self) -> None:
         message: Message = {"type": ""}
         while message["type"] != "http.disconnect":
             message = await self._receive()
+        self._client_left()
+
+    def _client_left(self) -> None:
         self.disconnected = True
         if self._task is not None:
             self._task.cancel()
 
     def stop(self) -> None:
+        if self._hooks is not None:
+            self._hooks.discard(self._client_left)
+            self._hooks = None
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None

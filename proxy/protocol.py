@@ -9,16 +9,25 @@ limit. Here every connection has
 - a deadline from its first byte (or from connecting) to complete headers (408);
 - a cap on open connections: one over it is answered 503 at once and closed.
 Each refusal is OpenAI's error envelope, so clients see a reason, not a reset.
+
+Two savings per request, since every proxied request crosses this class:
+- a response's head waits for its body's first write (or the end of the loop's turn),
+  so a plain answer leaves in one system call and one packet, not two;
+- a request learns that its client left from a callback (`DISCONNECT_HOOKS` in its
+  scope), not from a task parked in `receive()` for its whole life.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from proxy.asgi import DISCONNECT_HOOKS
 
 LINGER_S = 1.0
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large", 503: b"Busy"}
@@ -41,6 +50,7 @@ def bounded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             self._header_bytes = 0
             self._header_timer: asyncio.TimerHandle | None = None
             self._refused = False
+            self._disconnect_hooks: set[Callable[[], None]] = set()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -58,8 +68,6 @@ def bounded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             super().on_message_begin()
             self._in_headers = True
             self._header_bytes = 0
-            if self._header_timer is None:
-                self._arm_header_timer()
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -68,6 +76,9 @@ def bounded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             # Counted after parsing: a chunk that completes the headers may carry body
             # bytes too, and those are not header bytes.
             if self._in_headers and not self._refused and not self.transport.is_closing():
+                # Armed only now: headers that arrive whole (nearly all) need no timer.
+                if self._header_timer is None:
+                    self._arm_header_timer()
                 self._header_bytes += len(data)
                 if self._header_bytes > limits.max_header_bytes:
                     self._refuse(
@@ -80,11 +91,17 @@ def bounded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             self._in_headers = False
             self._disarm_header_timer()
+            self.scope[DISCONNECT_HOOKS] = self._disconnect_hooks  # type: ignore[literal-required]
             super().on_headers_complete()
+            if self.cycle is not None:
+                self.cycle.transport = HeadHeldBack(self.cycle, self.transport, self.loop)  # type: ignore[assignment]
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_timer()
             super().connection_lost(exc)
+            hooks, self._disconnect_hooks = self._disconnect_hooks, set()
+            for hook in hooks:
+                hook()
 
         def _arm_header_timer(self) -> None:
             self._header_timer = self.loop.call_later(limits.header_timeout_s, self._too_slow)
@@ -131,3 +148,47 @@ def bounded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             self.loop.call_later(LINGER_S, self.transport.close)
 
     return BoundedHttpToolsProtocol
+
+
+class HeadHeldBack:
+    """The transport as one response's cycle sees it until its head has left: the head
+    waits for the next write, the body's first, and leaves with it in one `writev`. At the
+    end of the loop's turn it leaves alone, so a stream's head (or a 100 Continue) is never
+    held back for longer than that. Either way the cycle then gets its transport back."""
+
+    __slots__ = ("_cycle", "_head", "_loop", "_release", "_transport")
+
+    def __init__(
+        self,
+        cycle: RequestResponseCycle,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._cycle = cycle
+        self._transport = transport
+        self._loop = loop
+        self._head = b""
+        self._release: asyncio.Handle | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._release is None:
+            self._head = data
+            self._release = self._loop.call_soon(self.release)
+            return
+        self._release.cancel()
+        self._cycle.transport = self._transport
+        self._transport.writelines((self._head, data))
+
+    def release(self) -> None:
+        self._cycle.transport = self._transport
+        if self._head and not self._transport.is_closing():
+            self._transport.write(self._head)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        if self._release is not None:
+            self._release.cancel()
+            self.release()
+        self._transport.close()

@@ -173,7 +173,7 @@ class ProxiedEndpoint:
             )
             record.extra_headers = admission.headers
         try:
-            async with DisconnectWatcher(receive) as watcher:
+            async with DisconnectWatcher(scope, receive) as watcher:
                 own_keys = services.own_keys if services is not None else None
                 call = Call(
                     runtime,
