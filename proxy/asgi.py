@@ -21,6 +21,8 @@ NO_BUFFERING = (b"x-accel-buffering", b"no")
 # Where the gateway's own HTTP protocol (`proxy.protocol`) puts, in each request's scope,
 # the set of callbacks it calls when the client's connection is lost.
 DISCONNECT_HOOKS = "gateway.disconnect_hooks"
+# ... and marks a request whose whole body has arrived (reading it will not wait).
+BODY_ARRIVED = "gateway.body_arrived"
 
 
 class ClientDisconnected(Exception):
@@ -51,6 +53,8 @@ async def read_body(
     length = header(scope, b"content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(limit, setting)
+    if scope.get(BODY_ARRIVED):  # nothing to wait for, so no deadline to arm
+        return await _read_all(receive, limit, setting)
     try:
         async with asyncio.timeout(timeout_s):
             return await _read_all(receive, limit, setting)

@@ -147,6 +147,8 @@ class HTTPResponse:
 
     async def read(self) -> bytes:
         try:
+            if self._response.content.is_eof():  # all here (most plain answers): no deadline
+                return await self._read_bounded()
             async with asyncio.timeout_at(self._timing.attempt_deadline):
                 return await self._read_bounded()
         except TimeoutError:

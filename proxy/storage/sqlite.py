@@ -22,7 +22,7 @@ import structlog
 
 from proxy.errors import StorageUnavailable
 from proxy.storage.request_log import Batch
-from proxy.storage.sqlite_process import LENGTH, frame
+from proxy.storage.sqlite_process import LENGTH, frame, pack
 from proxy.storage.writer import BatchedLogWriter, WriterOptions
 
 log = structlog.get_logger("proxy.logwriter")
@@ -77,7 +77,7 @@ class SQLiteLogWriter(BatchedLogWriter):
             await process.wait()
 
     async def _write(self, batch: Batch, uncertain: bool) -> None:
-        await self._call("write", batch if isinstance(batch, list) else list(batch), uncertain)
+        await self._call("write", pack(batch), uncertain)
 
     async def _delete_before(self, table: str, column: str, bound: float, limit: int) -> int:
         deleted: int = await self._call("delete_before", table, column, bound, limit)

@@ -7,6 +7,7 @@ import time
 
 import openai
 import pytest
+from aiohttp import web
 
 from tests.conftest import GatewayFactory
 from tests.support.configs import MOCK, alias, gateway_toml, provider
@@ -254,3 +255,30 @@ async def test_mock_provider_serves_the_demo_alias(gateway_factory: GatewayFacto
     body = raw.parse()
     assert body.choices[0].message.content == "echo: hello"
     assert body.usage.prompt_tokens == 1 and body.usage.completion_tokens == 3
+
+
+async def test_a_body_that_stops_midway_is_timed_out_and_the_next_route_answers(
+    gateway_factory: GatewayFactory, fake_openai: FakeOpenAI, second_openai: FakeOpenAI
+) -> None:
+    """A body read whole at once arms no deadline; one that stalls still meets it."""
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        response.content_length = 1000
+        await response.prepare(request)
+        await response.write(b'{"id": "chatcmpl-1", ')
+        await asyncio.sleep(30)
+        return response
+
+    toml = gateway_toml(
+        provider("a", fake_openai.url, total_timeout_s=0.5),
+        provider("b", second_openai.url),
+        alias("m", ("a", "model-a"), ("b", "model-b")),
+        attempts=0,
+    )
+    fake_openai.enqueue(stalls)
+    gw = await gateway_factory(toml)
+    started = time.perf_counter()
+    raw = await create(gw)
+    assert raw.headers["x-gateway-provider"] == "b" and raw.headers["x-gateway-attempts"] == "2"
+    assert 0.5 <= time.perf_counter() - started < 2  # not the 30 s the body would take
