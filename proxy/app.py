@@ -7,7 +7,7 @@ import contextlib
 import gc
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import structlog
 from starlette.applications import Starlette
@@ -44,13 +44,31 @@ from proxy.tracing import open_tracing
 log = structlog.get_logger("proxy.app")
 
 
-def freeze_startup_heap() -> None:
-    """What start-up built (modules, config, price table, pools) lives as long as the
-    process: moved out of the collector's sight, a full collection no longer walks it on
-    the request path (about 30 ms each on this heap, every few thousand requests).
-    Unfrozen at stop, for a process that goes on (tests run gateways in-process)."""
+# The young generation's collection threshold while serving (CPython's default: 700).
+# With 16 requests in flight their live objects alone cross 700, so the collector ran
+# every dozen requests and found nothing to free (measured: about 0.2 ms a run, 19 us a
+# request). At 7000 it did not run once in 4,000 requests. Objects in reference cycles
+# are still collected, a little later; a request leaves none (checked with DEBUG_SAVEALL).
+YOUNG_THRESHOLD = 7000
+_DEFAULT_THRESHOLDS = gc.get_threshold()
+
+
+def collector_for_serving() -> Callable[[], None]:
+    """Tune the garbage collector for the request path; return what undoes it.
+
+    What start-up built (modules, config, price table, pools) lives as long as the
+    process: frozen out of the collector's sight, a full collection no longer walks it
+    (about 30 ms each on this heap, every few thousand requests). Undone at stop, for a
+    process that goes on (tests run gateways in-process)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *_DEFAULT_THRESHOLDS[1:])
+
+    def undo() -> None:
+        gc.set_threshold(*_DEFAULT_THRESHOLDS)
+        gc.unfreeze()
+
+    return undo
 
 
 def build_app(config: GatewayConfig) -> FastPaths:
@@ -97,8 +115,7 @@ def build_app(config: GatewayConfig) -> FastPaths:
                 stack.callback(metrics_server.shutdown)
             announce(config, gateway)
             reload_on_sighup(gateway)
-            freeze_startup_heap()
-            stack.callback(gc.unfreeze)
+            stack.callback(collector_for_serving())
             if metrics.multiprocess:
                 syncing = asyncio.create_task(metrics.sync_forever())
                 stack.callback(syncing.cancel)
