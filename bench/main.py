@@ -52,10 +52,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MB: resident now, and the peak so far."""
+    """(VmRSS, VmHWM) in MB, resident now and the peak so far, of a process and all its
+    descendants (the request log's writing process included). Summed, so pages they
+    share count twice and peaks that came at different times are added: an upper bound."""
     status = Path(f"/proc/{pid}/status").read_text()
     values = {k: int(re.search(rf"{k}:\s+(\d+)", status).group(1)) for k in ("VmRSS", "VmHWM")}  # type: ignore[union-attr]
-    return values["VmRSS"] / 1024, values["VmHWM"] / 1024
+    rss, peak = values["VmRSS"] / 1024, values["VmHWM"] / 1024
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        child_rss, child_peak = memory_mb(int(child))
+        rss, peak = rss + child_rss, peak + child_peak
+    return rss, peak
 
 
 def wait_ready(url: str, timeout_s: float = 10) -> float:
