@@ -106,6 +106,19 @@ async def send_error(
     await send_response(send, error.status, error.body(), [*headers, *extra])
 
 
+class DisconnectHooks(set[Callable[[], None]]):
+    """A connection's callbacks for its client leaving. Once it has left, a request that
+    starts watching only then (after a slow admission, say) is told at once."""
+
+    lost = False
+
+    def call_all(self) -> None:
+        self.lost = True
+        for hook in tuple(self):
+            hook()
+        self.clear()
+
+
 class DisconnectWatcher:
     """Cancels the request's task the moment the client disconnects.
 
@@ -123,14 +136,17 @@ class DisconnectWatcher:
         self._receive = receive
         self._task: asyncio.Task[Any] | None = None
         self._watch: asyncio.Task[None] | None = None
-        self._hooks: set[Callable[[], None]] | None = None
+        self._hooks: DisconnectHooks | None = None
         self.disconnected = False
 
     async def __aenter__(self) -> DisconnectWatcher:
         self._task = asyncio.current_task()
         self._hooks = self._scope.get(DISCONNECT_HOOKS)
         if self._hooks is not None:
-            self._hooks.add(self._client_left)
+            if self._hooks.lost:
+                self._client_left()  # raised at the block's first await
+            else:
+                self._hooks.add(self._client_left)
         else:
             self._watch = asyncio.get_running_loop().create_task(self._wait())
         return self

@@ -118,15 +118,23 @@ def test_a_100_continue_is_sent_before_the_body_arrives() -> None:
         assert read_answer(sock).startswith(b"HTTP/1.1 200 OK")
 
 
-def test_a_head_with_no_body_still_leaves() -> None:
+def test_answers_with_no_body_still_leave() -> None:
+    """A 204 writes an empty body; a HEAD answer writes none at all."""
+
     async def no_body(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        status = 200 if scope["method"] == "HEAD" else 204
+        headers = [(b"content-length", b"7")] if status == 200 else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ignored" if status == 200 else b""})
 
     with Served(no_body, OURS) as served, connected(served.port) as sock:
-        sock.sendall(post(b""))
         sock.settimeout(2)
+        sock.sendall(post(b""))
         assert sock.recv(65536).startswith(b"HTTP/1.1 204 No Content")
+        for _ in range(3):  # on the same kept-alive connection
+            sock.sendall(b"HEAD /x HTTP/1.1\r\nhost: t\r\n\r\n")
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\n")
 
 
 @pytest.mark.parametrize("protocol", [OURS, HttpToolsProtocol], ids=["ours", "uvicorn"])
@@ -146,4 +154,32 @@ def test_a_client_leaving_cancels_its_request(protocol: type[HttpToolsProtocol])
         with connected(served.port) as sock:
             sock.sendall(post(b"{}"))
             time.sleep(0.2)
+        assert cancelled.wait(2)
+
+
+@pytest.mark.parametrize("protocol", [OURS, HttpToolsProtocol], ids=["ours", "uvicorn"])
+def test_a_client_gone_before_the_watch_begins_still_cancels(
+    protocol: type[HttpToolsProtocol],
+) -> None:
+    """A request admitted slowly (a database round trip, say) starts watching after its
+    client has left: it must learn so at once, not run its upstream call to the end."""
+    cancelled = threading.Event()
+    left = threading.Event()
+
+    async def slow_admission(scope: Any, receive: Any, send: Any) -> None:
+        await read_body(scope, receive, limit=1 << 20, timeout_s=5)
+        await asyncio.get_running_loop().run_in_executor(None, left.wait, 5)
+        await asyncio.sleep(0.2)  # the connection is surely lost by now
+        async with DisconnectWatcher(scope, receive):
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    with Served(slow_admission, protocol) as served:
+        with connected(served.port) as sock:
+            sock.sendall(post(b"{}"))
+            time.sleep(0.1)
+        left.set()
         assert cancelled.wait(2)

@@ -28,7 +28,7 @@ from proxy.storage.writer import BatchedLogWriter, WriterOptions
 log = structlog.get_logger("proxy.logwriter")
 
 BUSY_TIMEOUT_MS = 1000
-EXIT_TIMEOUT_S = 10.0
+EXIT_TIMEOUT_S = 3.0  # it exits once its current batch is done (busy timeout: 1 s)
 
 
 class LogProcessGone(StorageUnavailable):
@@ -59,10 +59,19 @@ class SQLiteLogWriter(BatchedLogWriter):
             stdout=asyncio.subprocess.PIPE,
         )
         try:
-            await self._answer()  # what opening the file (and migrating it) raised, if anything
+            status, error = await self._answer()
+        except (ConnectionError, asyncio.IncompleteReadError, pickle.UnpicklingError) as exc:
+            await self._disconnect()
+            raise LogProcessGone(
+                "the request log's writing process ended before it was ready (its error is "
+                "logged above)"
+            ) from exc
         except BaseException:
             await self._disconnect()
             raise
+        if status == "error":  # what opening the file (and migrating it) raised
+            await self._disconnect()
+            raise error
 
     async def _disconnect(self) -> None:
         process, self._process = self._process, None
@@ -90,13 +99,16 @@ class SQLiteLogWriter(BatchedLogWriter):
             process = self._process
             assert process is not None and process.stdin is not None
             try:
-                process.stdin.write(frame(request))
+                process.stdin.writelines(frame(request))
                 await process.stdin.drain()
-                return await self._answer()
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                status, value = await self._answer()
+            except (ConnectionError, asyncio.IncompleteReadError, pickle.UnpicklingError) as exc:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()  # whatever state it is in, the next call starts afresh
                 raise LogProcessGone("the request log's writing process ended") from exc
+            if status == "error":
+                raise value
+            return value
 
     async def _restart(self) -> None:
         if self._process is not None:
@@ -104,14 +116,14 @@ class SQLiteLogWriter(BatchedLogWriter):
             await self._disconnect()
         await self._connect()
 
-    async def _answer(self) -> Any:
+    async def _answer(self) -> tuple[str, Any]:
         process = self._process
         assert process is not None and process.stdout is not None
         head = await process.stdout.readexactly(LENGTH.size)
-        status, value = pickle.loads(await process.stdout.readexactly(LENGTH.unpack(head)[0]))
-        if status == "error":
-            raise value
-        return value
+        answer: tuple[str, Any] = pickle.loads(
+            await process.stdout.readexactly(LENGTH.unpack(head)[0])
+        )
+        return answer
 
     def _is_transient(self, error: Exception) -> bool:
         # Locked, busy, disk full, the process gone (StorageUnavailable: locked, as the

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import operator
+import os
 import pickle
 import signal
 import struct
@@ -32,7 +33,7 @@ from proxy.storage.migrations import open_database
 from proxy.storage.request_log import Batch, write_batch
 from proxy.storage.rows import DebugRow, RequestRow
 
-LENGTH = struct.Struct(">I")
+LENGTH = struct.Struct(">Q")
 # A row crosses the pipe as a tuple of its fields: a dataclass pickles (and unpickles)
 # through Python-level state methods, over three times slower.
 _ROW_FIELDS = operator.attrgetter(*(field.name for field in dataclasses.fields(RequestRow)))
@@ -47,18 +48,22 @@ def unpack(packed: PackedBatch) -> Batch:
     return [(RequestRow(*values), debug) for values, debug in packed]
 
 
-def frame(message: object) -> bytes:
+def frame(message: object) -> tuple[bytes, bytes]:
+    """A message as its length and its pickle (written together, never concatenated: a
+    batch of debug bodies can be large)."""
     body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-    return LENGTH.pack(len(body)) + body
+    return LENGTH.pack(len(body)), body
 
 
-def answer(outcome: BaseException | None = None, value: object = None) -> bytes:
+def answer(outcome: BaseException | None = None, value: object = None) -> tuple[bytes, bytes]:
     """An answer: ("ok", value), or ("error", the exception) to be raised by the caller."""
     if outcome is None:
         return frame(("ok", value))
     try:
-        return frame(("error", outcome))
-    except Exception:  # an exception that cannot be pickled still gets told
+        framed = frame(("error", outcome))
+        pickle.loads(framed[1])  # an exception that pickles but cannot be rebuilt ...
+        return framed
+    except Exception:  # ... or cannot be pickled at all is still told, as text
         return frame(("error", RuntimeError(repr(outcome))))
 
 
@@ -87,7 +92,7 @@ class LogFile:
         )
         return cursor.rowcount
 
-    async def run(self, request: tuple[Any, ...]) -> bytes:
+    async def run(self, request: tuple[Any, ...]) -> tuple[bytes, bytes]:
         operation, *args = request
         try:
             if operation == "write":
@@ -111,20 +116,24 @@ def receive(stream: IO[bytes]) -> Any:
 def main(path: str, busy_timeout_ms: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    requests = sys.stdin.buffer
+    # Answers go to the pipe on fd 1; anything else that writes to stdout (a warning, a
+    # stray print) goes to stderr instead, and never into the answers' framing.
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     with asyncio.Runner() as runner:
         try:
             db = runner.run(open_database(path, busy_timeout_ms))
         except Exception as exc:
-            replies.write(answer(exc))
+            replies.writelines(answer(exc))
             replies.flush()
             return
-        replies.write(answer())  # ready
+        replies.writelines(answer())  # ready
         replies.flush()
         log_file = LogFile(db)
         try:
             while (request := receive(requests)) is not None:
-                replies.write(runner.run(log_file.run(request)))
+                replies.writelines(runner.run(log_file.run(request)))
                 replies.flush()
         finally:
             runner.run(db.close())
