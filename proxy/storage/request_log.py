@@ -4,12 +4,15 @@ their debug bodies, and the hourly roll-ups they add to, in the caller's transac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 
-from proxy.storage.database import Transaction
 from proxy.storage.rollup import SUM_COLUMNS, aggregate, upsert_sql
 from proxy.storage.rows import DebugRow, RequestRow, storable
+
+if TYPE_CHECKING:  # the seam's drivers stay out of the request log's writing process
+    from proxy.storage.database import Transaction
 
 REQUEST_COLUMNS = (
     "request_id",

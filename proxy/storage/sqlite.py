@@ -21,6 +21,7 @@ from typing import Any, Unpack
 import structlog
 
 from proxy.errors import StorageUnavailable
+from proxy.storage.migrations import open_database
 from proxy.storage.request_log import Batch
 from proxy.storage.sqlite_process import LENGTH, frame, pack
 from proxy.storage.writer import BatchedLogWriter, WriterOptions
@@ -49,6 +50,9 @@ class SQLiteLogWriter(BatchedLogWriter):
 
     async def _connect(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # The schema is brought up to date here, so the writing process needs no driver
+        # but sqlite3 (and a file that cannot be opened fails the start with its reason).
+        await (await open_database(self.path, BUSY_TIMEOUT_MS)).close()
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
