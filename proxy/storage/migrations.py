@@ -12,6 +12,7 @@ import aiosqlite
 from proxy.accounts.audit import AUDIT_V1
 from proxy.accounts.schema import ACCOUNTS_V1
 from proxy.storage.rollup import BUCKET_COLUMNS
+from proxy.storage.sqlite_process import pragmas
 
 REQUEST_INDEXES = (
     "ts",
@@ -214,11 +215,8 @@ async def open_database(path: str, busy_timeout_ms: int = 5000) -> aiosqlite.Con
     """
     db = await aiosqlite.connect(path, isolation_level=None)
     try:
-        # The busy timeout first: it bounds every wait below on a locked file.
-        await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
+        for pragma in pragmas(busy_timeout_ms):
+            await db.execute(pragma)
         await migrate(db)
     except BaseException:
         await db.close()

@@ -99,15 +99,25 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a request-log statement tried to wait")
 
 
+def pragmas(busy_timeout_ms: int) -> tuple[str, ...]:
+    """What every connection to the gateway's SQLite file sets first, this process's and
+    the gateway's own (`proxy.storage.migrations.open_database`). The busy timeout comes
+    first: it bounds every wait after it on a locked file."""
+    return (
+        f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+    )
+
+
 def connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
-    """A connection as the gateway's own (`proxy.storage.migrations.open_database`), to a
-    file whose schema the gateway has already brought up to date."""
+    """A connection as the gateway's own, to a file whose schema the gateway has already
+    brought up to date."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        for pragma in pragmas(busy_timeout_ms):
+            conn.execute(pragma)
     except BaseException:
         conn.close()
         raise
