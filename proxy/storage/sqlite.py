@@ -30,6 +30,9 @@ log = structlog.get_logger("proxy.logwriter")
 
 BUSY_TIMEOUT_MS = 1000
 EXIT_TIMEOUT_S = 3.0  # it exits once its current batch is done (busy timeout: 1 s)
+# What the pipe to the writing process raises once that process is gone, or its answer
+# cannot be read.
+PIPE_BROKEN = (ConnectionError, asyncio.IncompleteReadError, pickle.UnpicklingError)
 
 
 class LogProcessGone(StorageUnavailable):
@@ -64,7 +67,7 @@ class SQLiteLogWriter(BatchedLogWriter):
         )
         try:
             status, error = await self._answer()
-        except (ConnectionError, asyncio.IncompleteReadError, pickle.UnpicklingError) as exc:
+        except PIPE_BROKEN as exc:
             await self._disconnect()
             raise LogProcessGone(
                 "the request log's writing process ended before it was ready (its error is "
@@ -106,7 +109,7 @@ class SQLiteLogWriter(BatchedLogWriter):
                 process.stdin.writelines(frame(request))
                 await process.stdin.drain()
                 status, value = await self._answer()
-            except (ConnectionError, asyncio.IncompleteReadError, pickle.UnpicklingError) as exc:
+            except PIPE_BROKEN as exc:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()  # whatever state it is in, the next call starts afresh
                 raise LogProcessGone("the request log's writing process ended") from exc
