@@ -97,6 +97,7 @@ def build_app(config: GatewayConfig) -> FastPaths:
         # Whatever started is stopped again, in reverse, even when a later step fails:
         # a database connection left open would keep the process from exiting.
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(observer.access.flush)  # the last turn's access lines
             # First in, last out: spans of the last requests are exported before exit.
             tracing = open_tracing(config.tracing)
             if tracing is not None:

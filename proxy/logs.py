@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -48,7 +49,11 @@ class AccessLog:
     """The one line every answered request leaves, written without structlog's processor
     chain in JSON mode: the same fields (`event`, `level`, `timestamp` and the request's),
     at about a fifth of the cost, which every request pays. The console format, for
-    development, goes through structlog as every other line does."""
+    development, goes through structlog as every other line does.
+
+    JSON lines leave in one write per turn of the event loop: under load several requests
+    end in the same turn, and a system call per line was a measurable share of a request's
+    CPU. A line waits at most until the end of the turn its request ended in."""
 
     def __init__(self, format: str = "console", level: str = "info") -> None:
         self.enabled = level_number(level) <= logging.INFO
@@ -58,6 +63,7 @@ class AccessLog:
         self._console = structlog.get_logger("proxy.access")
         self._second = -1
         self._stamp = ""
+        self._pending: list[bytes] = []
 
     def write(self, fields: dict[str, Any]) -> None:
         if not self.enabled:
@@ -70,7 +76,19 @@ class AccessLog:
         fields["timestamp"] = self._timestamp()
         # repr for anything orjson cannot encode, as structlog's renderer did: the line
         # must never turn into the request's error.
-        self._out.msg(orjson.dumps(fields, default=repr))
+        self._pending.append(orjson.dumps(fields, default=repr))
+        if len(self._pending) > 1:
+            return  # the turn's write is already scheduled
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop (a caller outside the server): write it now
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines waiting for the end of the loop's turn, if any."""
+        if self._pending and self._out is not None:
+            lines, self._pending = self._pending, []
+            self._out.msg(b"\n".join(lines))
 
     def _timestamp(self) -> str:
         """ISO 8601 in UTC with microseconds, as structlog's TimeStamper writes it; the

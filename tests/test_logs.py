@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import io
 import re
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from proxy.logs import AccessLog
 from tests.support.configs import MOCK, alias, gateway_toml
 from tests.support.gateway import KEY
 from tests.support.process import GatewayProcess
@@ -88,3 +93,26 @@ async def test_console_access_line(tmp_path: Path) -> None:
 async def test_no_access_line_above_info(tmp_path: Path, format: str) -> None:
     ids, text = await answered(tmp_path, format, level="warning")
     assert not any(request_id in text for request_id in ids)
+
+
+async def test_lines_of_one_loop_turn_leave_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A datagram socket pair: each write(2) on one end is one packet on the other, so the
+    # packets count the writes.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with theirs, io.TextIOWrapper(open(ours.detach(), "wb")) as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        access = AccessLog("json")
+        for n in range(3):
+            access.write({"request_id": f"r{n}"})
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing written within the turn
+            theirs.recv(65536)
+        await asyncio.sleep(0)  # the turn ends
+        access.write({"request_id": "r3"})
+        await asyncio.sleep(0)
+        packets = [theirs.recv(65536), theirs.recv(65536)]
+        with pytest.raises(BlockingIOError):
+            theirs.recv(65536)
+    turns = [[orjson.loads(line)["request_id"] for line in p.splitlines()] for p in packets]
+    assert turns == [["r0", "r1", "r2"], ["r3"]]
+    assert all(p.endswith(b"\n") for p in packets)
