@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from proxy.deadlines import Deadline
 from proxy.errors import GatewayError, PayloadTooLarge, RequestTimeout
 
 Headers = list[tuple[bytes, bytes]]
@@ -56,7 +57,7 @@ async def read_body(
     if scope.get(BODY_ARRIVED):  # nothing to wait for, so no deadline to arm
         return await _read_all(receive, limit, setting)
     try:
-        async with asyncio.timeout(timeout_s):
+        with Deadline(asyncio.get_running_loop().time() + timeout_s):
             return await _read_all(receive, limit, setting)
     except TimeoutError:
         raise RequestTimeout(

@@ -17,6 +17,7 @@ from typing import Protocol
 import aiohttp
 
 from proxy.config import ProviderConfig
+from proxy.deadlines import Deadline
 from proxy.errors import (
     UpstreamConnectError,
     UpstreamTimeout,
@@ -114,7 +115,7 @@ class HTTPTransport:
         if traced is not None:  # traced: the attempt's context goes upstream; else no trace header
             headers = traced.headers(headers)
         try:
-            async with asyncio.timeout_at(timing.event_deadline()):
+            with Deadline(timing.event_deadline()):
                 response = await self._session.post(request.url, data=request.body, headers=headers)
         except aiohttp.ConnectionTimeoutError:
             raise UpstreamTimeout(f"connect timeout after {config.connect_timeout_s:g}s") from None
@@ -149,7 +150,7 @@ class HTTPResponse:
         try:
             if self._response.content.is_eof():  # all here (most plain answers): no deadline
                 return await self._read_bounded()
-            async with asyncio.timeout_at(self._timing.attempt_deadline):
+            with Deadline(self._timing.attempt_deadline):
                 return await self._read_bounded()
         except TimeoutError:
             raise UpstreamTimeout("timed out reading the response body") from None
@@ -186,7 +187,7 @@ class HTTPResponse:
             return event
         timing = self._timing
         try:
-            async with asyncio.timeout_at(timing.event_deadline()):
+            with Deadline(timing.event_deadline()):
                 event = await self._read_event()
         except TimeoutError:
             raise UpstreamTimeout(_idle_message(timing)) from None
