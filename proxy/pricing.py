@@ -65,6 +65,25 @@ class Price:
     cache_write_1h: Decimal | None = None
     long_context: tuple[int, Price] | None = None  # (above this many prompt tokens, rates)
     tiers: Mapping[str, Price] = field(default_factory=dict)  # service tier -> rates
+    # Nano-dollars per token (input, cached input, 5-minute write, 1-hour write, output)
+    # when every rate is a whole number of them (given to 1/1000 of a dollar per 1M, as
+    # every list price is): a request's cost is then a sum of integers, the same number
+    # the Decimals give, at a fraction of their cost on every request.
+    _per_token: tuple[int, int, int, int, int] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        write = self.input if self.cache_write is None else self.cache_write
+        rates = (
+            self.input,
+            self.input if self.cached_input is None else self.cached_input,
+            write,
+            write if self.cache_write_1h is None else self.cache_write_1h,
+            self.output,
+        )
+        per_token = [rate * _PER_TOKEN for rate in rates]
+        whole = all(n.is_finite() and n == n.to_integral_value() for n in per_token)
+        nano = (*(int(n) for n in per_token),) if whole else None
+        object.__setattr__(self, "_per_token", nano)  # frozen: set once, here
 
     def rates(self, tokens: TokenCounts) -> Price:
         """The flat rates this request is billed at."""
@@ -79,6 +98,15 @@ class Price:
         written = min(tokens.cache_write, tokens.prompt - cached)
         written_1h = min(tokens.cache_write_1h, written)
         plain_input = tokens.prompt - cached - written
+        nano = price._per_token
+        if nano is not None:
+            return (
+                plain_input * nano[0]
+                + cached * nano[1]
+                + (written - written_1h) * nano[2]
+                + written_1h * nano[3]
+                + tokens.completion * nano[4]
+            )
         write = price.input if price.cache_write is None else price.cache_write
         total = (
             plain_input * price.input
@@ -137,7 +165,11 @@ class Price:
 
 def usd(nano: int) -> str:
     """Nano-dollars as an exact decimal string, e.g. 1234 -> '0.000001234'."""
-    return format(Decimal(nano).scaleb(-9).normalize(), "f") if nano else "0"
+    if not nano:
+        return "0"
+    dollars, fraction = divmod(abs(nano), NANO_PER_USD)
+    sign = "-" if nano < 0 else ""
+    return f"{sign}{dollars}.{fraction:09d}".rstrip("0").rstrip(".")
 
 
 def _pick(override: Decimal | None, base: Decimal | None) -> Any:
@@ -146,6 +178,8 @@ def _pick(override: Decimal | None, base: Decimal | None) -> Any:
 
 def _int(value: Any) -> int:
     # Adapters clamp upstream counts already; this keeps any other source in range too.
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         return 0
     return int(min(max(value, 0), MAX_COUNT))

@@ -4,6 +4,7 @@ sources, worked by hand in each test)."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from decimal import Decimal
@@ -206,3 +207,33 @@ def test_prices_check_prints_what_a_file_changes(tmp_path: Path) -> None:
         timeout=30,
     )
     assert same.returncode == 0 and "no differences" in same.stdout
+
+
+def test_whole_nano_rates_cost_exactly_what_the_decimals_say() -> None:
+    """Rates given to 1/1000 of a dollar per 1M are whole nano-dollars per token and are
+    summed as integers; the Decimal arithmetic every other price goes through must agree
+    to the nano-dollar, whatever the mix of cached, written and output tokens."""
+    rng = random.Random(13)
+    for _ in range(3000):
+        rates = [Decimal(rng.randrange(0, 200_000)) / 1000 for _ in range(5)]
+        price = Price(rates[0], rates[1], rates[2], rates[3], rates[4])
+        assert price._per_token is not None
+        by_decimals = Price(rates[0], rates[1], rates[2], rates[3], rates[4])
+        object.__setattr__(by_decimals, "_per_token", None)
+        prompt = rng.randrange(0, 2_000_000)
+        tokens = TokenCounts(
+            prompt=prompt,
+            completion=rng.randrange(0, 200_000),
+            cached=rng.randrange(0, prompt + 10),
+            cache_write=rng.randrange(0, prompt + 10),
+            cache_write_1h=rng.randrange(0, prompt + 10),
+        )
+        assert price.cost_nano(tokens) == by_decimals.cost_nano(tokens)
+    assert Price(Decimal("0.0001"), Decimal("1"))._per_token is None  # finer: Decimals
+
+
+def test_usd_is_the_exact_decimal_of_any_amount() -> None:
+    rng = random.Random(3)
+    amounts = [rng.randrange(-(10**13), 10**13) for _ in range(3000)]
+    for amount in [*amounts, 10**9, 10**10, -(10**9), 1, -1, 999_999_999]:
+        assert usd(amount) == format(Decimal(amount).scaleb(-9).normalize(), "f")
