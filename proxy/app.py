@@ -164,14 +164,16 @@ class FastPaths:
 
     The hot path needs none of Starlette's routing, error middleware or request objects
     (the endpoints answer every error themselves), and skipping them is a measurable share
-    of a request's CPU (docs/performance.md). The same routes stay declared in Starlette,
-    which serves them for any method the fast path does not take (a 405).
+    of a request's CPU (docs/performance.md). So is the request-id middleware's wrapper
+    around `send`: each of these endpoints gives its request its ids itself. The same
+    routes stay declared in Starlette, which serves them for any method the fast path does
+    not take (a 405).
     """
 
     def __init__(self, app: Starlette, answers: dict[str, ASGIApp]) -> None:
         self.app = app
         self.state = app.state
-        self._answers = {path: RequestIdMiddleware(endpoint) for path, endpoint in answers.items()}
+        self._answers = answers  # each gives its request its ids (middleware.assign_ids)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":

@@ -26,6 +26,9 @@ class RequestIdMiddleware:
     The gateway's id is the request log's unique key, so a client cannot reuse it to hide
     or overwrite another request. A client's own id (`X-Client-Request-Id`, or its own
     `X-Request-Id`) is kept as a separate, searchable field and echoed back.
+
+    The proxied endpoints, served without this wrapper (`proxy.app.FastPaths`), call
+    `assign_ids` themselves and send its headers with their own.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -35,14 +38,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        own = b"%024x" % _ids.getrandbits(96)
-        headers = [(b"x-request-id", own)]
-        state = scope.setdefault("state", {})
-        state["request_id"] = own.decode()
-        client = _client_id(scope)
-        if client is not None:
-            state["client_request_id"] = client.decode()
-            headers.append((b"x-client-request-id", client))
+        headers = assign_ids(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -50,6 +46,22 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def assign_ids(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The request's ids into its scope's state; the response headers that echo them,
+    none if an outer layer gave the ids already (and echoes them itself)."""
+    state = scope.setdefault("state", {})
+    if "request_id" in state:
+        return []
+    own = b"%024x" % _ids.getrandbits(96)
+    headers = [(b"x-request-id", own)]
+    state["request_id"] = own.decode()
+    client = _client_id(scope)
+    if client is not None:
+        state["client_request_id"] = client.decode()
+        headers.append((b"x-client-request-id", client))
+    return headers
 
 
 def _client_id(scope: Scope) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -69,6 +70,7 @@ class RequestRecord:
     cache_status: str | None = None  # "HIT" | "MISS" when the cache was consulted
     cache_age_s: float | None = None  # a hit's age
     extra_headers: dict[str, str] = field(default_factory=dict)  # rate-limit headers
+    id_headers: Sequence[tuple[bytes, bytes]] = ()  # x-request-id and the client's own
     saved_cost_nano: int = 0
     client_disconnected: bool = False
     # The price of the route the last upstream request went to: a client that leaves

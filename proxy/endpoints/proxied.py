@@ -31,6 +31,7 @@ from proxy.auth import Principal, authenticate
 from proxy.errors import GatewayError, InternalError, UpstreamFailure
 from proxy.estimate import estimate_prompt_tokens
 from proxy.gateway import Gateway, Runtime
+from proxy.middleware import assign_ids
 from proxy.observer import Observer
 from proxy.pricing import usd
 from proxy.providers.base import Adapter
@@ -105,9 +106,11 @@ class ProxiedEndpoint:
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        id_headers = assign_ids(scope)  # served without the middleware (app.FastPaths)
         record = RequestRecord(
             request_id(scope), perf_counter(), api=self.api, arrived_at=time.time()
         )
+        record.id_headers = id_headers
         record.client_request_id = scope["state"].get("client_request_id")
         tracing = self._observer.tracing
         if tracing is not None:
@@ -276,6 +279,7 @@ def note_route(
 def gateway_headers(record: RequestRecord) -> Headers:
     overhead_ms = max(0.0, (perf_counter() - record.started - record.upstream_wait_s) * 1000)
     headers: Headers = [
+        *record.id_headers,
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
         (b"x-gateway-overhead-ms", f"{overhead_ms:.3f}".encode()),
     ]

@@ -188,6 +188,30 @@ async def test_the_request_id_is_the_gateways_and_a_client_id_is_kept_apart(
     assert len(odd.headers["x-request-id"]) == 24
 
 
+async def test_every_answer_carries_its_ids_once(gw: RunningGateway) -> None:
+    """The proxied endpoints give their requests ids themselves, everything else gets
+    them from the middleware: either way once, on answers, streams and errors alike."""
+    client = {**AUTH, "X-Client-Request-Id": "mine-1"}
+    messages = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    async with gw.http() as http:
+        answers = [
+            await http.post("/v1/chat/completions", json=GOOD, headers=client),
+            await http.post("/v1/chat/completions", json={**GOOD, "stream": True}, headers=client),
+            await http.post("/v1/chat/completions", json=GOOD, headers={"X-Request-Id": "mine-1"}),
+            await http.post("/v1/chat/completions", json={"model": "m"}, headers=client),
+            await http.post("/v1/messages", json=messages, headers=client),
+            await http.post("/v1/messages/count_tokens", json=messages, headers=client),
+            await http.post("/v1/responses", json={"model": "m", "input": "hi"}, headers=client),
+            await http.get("/v1/chat/completions", headers=client),
+            await http.get("/v1/models", headers=client),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 401, 400, 200, 200, 200, 405, 200]
+    ids = [a.headers.get_list("x-request-id") for a in answers]
+    assert all(len(i) == 1 and len(i[0]) == 24 for i in ids), ids
+    assert len({i[0] for i in ids}) == len(answers)
+    assert all(a.headers.get_list("x-client-request-id") == ["mine-1"] for a in answers)
+
+
 async def test_unexpected_exception_is_500_with_request_id_and_no_traceback(
     gw: RunningGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
