@@ -89,6 +89,9 @@ async def test_many_concurrent_rows_are_all_written_with_matching_rollups(tmp_pa
     assert query(db, "SELECT count(*) FROM requests") == [(5000,)]
     assert_rollups_match(db)
     assert query(db, "PRAGMA journal_mode") == [("wal",)]
+    # NULLs (bound through the writing process's adapter for None) are SQL NULLs.
+    nulls = "SELECT typeof(tenant), typeof(ttft_ms), count(*) FROM requests GROUP BY 1, 2"
+    assert query(db, nulls) == [("null", "null", 2500), ("null", "real", 2500)]
 
 
 def assert_rollups_match(db: Path) -> None:
