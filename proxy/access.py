@@ -21,6 +21,7 @@ from proxy.auth import Principal
 from proxy.budgets import Account, Crossing
 from proxy.config import BudgetsConfig
 from proxy.estimate import output_bound, prompt_bound
+from proxy.frozen import frozen
 from proxy.ratelimit import Limits
 from proxy.record import RequestRecord
 from proxy.router import Alias, Route
@@ -37,7 +38,7 @@ class Admission:
     caps: dict[Route, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class WorstCase:
     """A request's bound on each route: prompt tokens and completion tokens."""
 

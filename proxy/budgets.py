@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from proxy.errors import BudgetExceeded
+from proxy.frozen import frozen
 from proxy.pricing import usd
 
 
@@ -34,7 +35,7 @@ def month_start(timestamp: float) -> float:
     return dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC).timestamp()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Account:
     """One budget: a user's or a key's."""
 
@@ -60,7 +61,7 @@ class Reservation:
     done: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Crossing:
     account: Account
     period: str

@@ -14,16 +14,17 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
+
+from proxy.frozen import frozen
 
 T = TypeVar("T")
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user"})
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CachedAnswer:
     completion: dict[str, Any]  # OpenAI's chat.completion, model already the alias
     body: bytes

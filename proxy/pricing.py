@@ -22,6 +22,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from proxy.config import PriceOverride
+from proxy.frozen import frozen
 from proxy.schema import Usage
 
 NANO_PER_USD = 10**9
@@ -29,7 +30,7 @@ _PER_TOKEN = Decimal(NANO_PER_USD) / Decimal(10**6)
 MAX_COUNT = 10**9
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TokenCounts:
     prompt: int = 0
     completion: int = 0

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from proxy.errors import RateLimited
+from proxy.frozen import frozen
 
 WINDOW_S = 60.0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Limits:
     rpm: int | None = None
     tpm: int | None = None

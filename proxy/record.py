@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from proxy.frozen import frozen
 from proxy.pricing import Price, TokenCounts
 from proxy.schema import Usage
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from proxy.tracing import RequestTrace
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Attempt:
     provider: str
     model: str
@@ -30,7 +31,7 @@ class Attempt:
         return self.reason_class == "timeout"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Skip:
     """A route not tried because its adapter cannot take the request (say, n > 1)."""
 

@@ -9,7 +9,8 @@ line ends an event; `data:` lines are joined with LF, `event:` names it, comment
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from proxy.frozen import frozen
 
 # Two line terminators in a row. A lone CR counts only when no LF follows it, so the CR
 # and LF of one CRLF are never taken for two lines.
@@ -19,7 +20,7 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _STRADDLE = 3
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SSEEvent:
     data: bytes
     event: str | None = None

@@ -23,6 +23,7 @@ from proxy.errors import (
     UpstreamTimeout,
     UpstreamTooLarge,
 )
+from proxy.frozen import frozen
 from proxy.sse import SSEEvent, SSEParser
 from proxy.tracing import OUTBOUND
 
@@ -32,7 +33,7 @@ MAX_HEADER_LINE_BYTES = 64 * 1024
 __all__ = ["HTTPTransport", "SSEEvent", "Transport", "UpstreamRequest", "UpstreamResponse"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpstreamRequest:
     url: str
     headers: Mapping[str, str]

@@ -30,6 +30,7 @@ from proxy.asgi import (
 from proxy.auth import Principal, authenticate
 from proxy.errors import GatewayError, InternalError, UpstreamFailure
 from proxy.estimate import estimate_prompt_tokens
+from proxy.frozen import frozen
 from proxy.gateway import Gateway, Runtime
 from proxy.middleware import assign_ids
 from proxy.observer import Observer
@@ -204,7 +205,7 @@ class ProxiedEndpoint:
                     log.exception("settlement_failed", request_id=record.request_id)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Answer:
     """A plain upstream answer: what the client gets, and what the provider bills."""
 
@@ -215,7 +216,7 @@ class Answer:
     completion: dict[str, Any] | None = None  # the internal (chat) shape, when there is one
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Planned:
     """One route's way to answer: the request to send and how to read what comes back."""
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import structlog
 
+from proxy.frozen import frozen
 from proxy.storage.database import Database
 
 log = structlog.get_logger("proxy.responses")
@@ -48,7 +48,7 @@ ORDER BY depth
 """
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StoredResponse:
     id: str
     owner: str
@@ -59,7 +59,7 @@ class StoredResponse:
     response: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Pending:
     """A response not yet written: as stored, and its JSON, encoded once."""
 

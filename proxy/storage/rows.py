@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from proxy.frozen import frozen
 
-@dataclass(frozen=True, slots=True)
+
+@frozen
 class FailedAttempt:
     provider: str
     model: str
@@ -13,9 +15,7 @@ class FailedAttempt:
     status: int | None
 
 
-# Not frozen: a frozen dataclass sets each of its 32 fields through object.__setattr__,
-# and every request builds one. Nothing changes a row after it is built.
-@dataclass(slots=True)
+@frozen  # every request builds one, of 32 fields (see proxy.frozen)
 class RequestRow:
     request_id: str  # the gateway's own, unique
     ts: float  # unix seconds, arrival
