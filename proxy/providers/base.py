@@ -79,6 +79,8 @@ MAX_COUNT = 10**9
 
 def count(value: Any) -> int:
     """An upstream's token count, clamped to [0, MAX_COUNT]; anything else is 0."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value  # nearly every count: no clamping, no conversion
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         return 0
     return int(min(max(value, 0), MAX_COUNT))
@@ -90,7 +92,9 @@ def clean_usage(usage: Any) -> Usage | None:
         return None
     cleaned: dict[str, Any] = {}
     for name, value in usage.items():
-        if isinstance(value, dict):
+        if type(value) is int and 0 <= value <= MAX_COUNT:
+            cleaned[name] = value  # nearly every count
+        elif isinstance(value, dict):
             cleaned[name] = {
                 k: count(v) if isinstance(v, int | float) else v for k, v in value.items()
             }
