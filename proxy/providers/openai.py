@@ -202,6 +202,8 @@ class OpenAIStreamTranslator:
 def strip_extensions(messages: list[Any], kept: frozenset[str]) -> list[Any]:
     """The messages without the gateway's own additions this server would refuse; the
     same list when there is nothing to remove (the usual case, no copy)."""
+    if kept >= ALL_EXTENSIONS:
+        return messages
     dropped, dropped_call = EXTENSIONS - kept, CALL_EXTENSIONS - kept
     if not any(_has(m, dropped, dropped_call) for m in messages):
         return messages
@@ -221,10 +223,10 @@ def strip_extensions(messages: list[Any], kept: frozenset[str]) -> list[Any]:
 def _has(message: Any, fields: frozenset[str], call_fields: frozenset[str]) -> bool:
     if not isinstance(message, dict):
         return False
+    if not fields.isdisjoint(message):
+        return True
     calls = message.get("tool_calls") or ()
-    return any(f in message for f in fields) or any(
-        isinstance(c, dict) and any(f in c for f in call_fields) for c in calls
-    )
+    return any(isinstance(c, dict) and not call_fields.isdisjoint(c) for c in calls)
 
 
 def stream_error(error: Any) -> UpstreamFailure:
