@@ -5,14 +5,27 @@ from __future__ import annotations
 import random
 import re
 import secrets
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _CLIENT_ID_HEADERS = (b"x-client-request-id", b"x-request-id")
-# Request ids must be unique, not secret: a generator seeded once from the OS draws them
-# without a system call per request (each worker seeds its own after it starts).
+# Request ids must be unique, not secret: a generator seeded once from the OS draws their
+# random part without a system call per request (each worker seeds its own after it
+# starts).
 _ids = random.Random(secrets.randbits(128))
+
+
+def new_request_id() -> bytes:
+    """24 hex digits: the arrival in microseconds (13), then 44 random bits (11).
+
+    In the order requests arrive, ids keep the request log's unique index append-only:
+    with random ids every insert landed on a random page of it, and a row's insert grew
+    from 17 to 25-27 us as the log grew to 300,000 rows, against a flat 13. Two requests
+    share an id only if they arrive in the same microsecond and draw the same 44 bits.
+    """
+    return b"%013x%011x" % (int(time.time() * 1_000_000), _ids.getrandbits(44))
 
 
 def reseed() -> None:
@@ -54,7 +67,7 @@ def assign_ids(scope: Scope) -> list[tuple[bytes, bytes]]:
     state = scope.setdefault("state", {})
     if "request_id" in state:
         return []
-    own = b"%024x" % _ids.getrandbits(96)
+    own = new_request_id()
     headers = [(b"x-request-id", own)]
     state["request_id"] = own.decode()
     client = _client_id(scope)

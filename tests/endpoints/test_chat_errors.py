@@ -182,6 +182,7 @@ async def test_the_request_id_is_the_gateways_and_a_client_id_is_kept_apart(
     again = await post(gw, GOOD, headers={**AUTH, "X-Client-Request-Id": "client-id_1.2"})
     ids = {first.headers["x-request-id"], again.headers["x-request-id"]}
     assert len(ids) == 2 and all(len(i) == 24 for i in ids)
+    assert first.headers["x-request-id"] < again.headers["x-request-id"]  # arrival order
     assert first.headers["x-client-request-id"] == again.headers["x-client-request-id"]
     odd = await post(gw, GOOD, headers={**AUTH, "X-Request-Id": "bad id;" + "x" * 80})
     assert "x-client-request-id" not in odd.headers
