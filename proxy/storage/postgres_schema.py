@@ -9,7 +9,7 @@ the API pages it by (ts, rowid) as it does on SQLite.
 
 from __future__ import annotations
 
-from proxy.storage.migrations import REQUEST_INDEXES, SPARSE_INDEXES_V1
+from proxy.storage.migrations import REQUEST_INDEXES
 from proxy.storage.rollup import BUCKET_COLUMNS
 
 _SUMS = ", ".join(f"{c} BIGINT NOT NULL" for c in BUCKET_COLUMNS)
@@ -151,5 +151,4 @@ SCHEMA_V1 = (
 
 MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("001_schema_as_of_sqlite_008", SCHEMA_V1),
-    ("009_sparse_indexes", SPARSE_INDEXES_V1),
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.storage.migrations import MIGRATIONS, SPARSE_COLUMNS, open_database
+from proxy.storage.migrations import MIGRATIONS, open_database
 from proxy.storage.rollup import BUCKET_COLUMNS
 from proxy.storage.rows import FailedAttempt, RequestRow
 from proxy.storage.sqlite import SQLiteLogWriter
@@ -257,26 +257,6 @@ async def test_migrations_apply_once(tmp_path: Path) -> None:
         await db.close()
     names = query(tmp_path / "log.db", "SELECT name FROM _migrations ORDER BY name")
     assert names == [(name,) for name, _ in MIGRATIONS]
-
-
-async def test_a_filter_on_a_mostly_null_column_still_uses_its_index(tmp_path: Path) -> None:
-    """Tenant, end user and agent are indexed without their NULLs; `column = ?`, as the
-    request listing filters, implies NOT NULL, so it still finds the index."""
-    db = await open_database(str(tmp_path / "log.db"))
-    try:
-        for column in SPARSE_COLUMNS:
-            plan = await db.execute_fetchall(
-                "EXPLAIN QUERY PLAN SELECT request_id FROM requests WHERE ts >= ? AND ts < ? "
-                f"AND {column} = ? ORDER BY ts DESC, rowid DESC LIMIT 50",
-                (0, 1e10, "x"),
-            )
-            assert f"USING INDEX requests_{column} " in " ".join(str(r) for r in plan)
-            (sql,) = await db.execute_fetchall(
-                "SELECT sql FROM sqlite_master WHERE name = ?", (f"requests_{column}",)
-            )
-            assert sql[0].endswith(f"WHERE {column} IS NOT NULL")
-    finally:
-        await db.close()
 
 
 async def test_a_refused_row_is_dead_lettered_and_the_rest_are_written(tmp_path: Path) -> None:
