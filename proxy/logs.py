@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import sys
 import time
 from collections.abc import Callable
@@ -53,7 +54,10 @@ class AccessLog:
 
     JSON lines leave in one write per turn of the event loop: under load several requests
     end in the same turn, and a system call per line was a measurable share of a request's
-    CPU. A line waits at most until the end of the turn its request ended in."""
+    CPU. A line waits at most until the end of the turn its request ended in. No write is
+    larger than PIPE_BUF: workers share their stderr, and a pipe (journald, docker) keeps
+    only writes up to that size whole, so a larger one could be interleaved mid-line with
+    another worker's."""
 
     def __init__(self, format: str = "console", level: str = "info") -> None:
         self.enabled = level_number(level) <= logging.INFO
@@ -86,9 +90,16 @@ class AccessLog:
 
     def flush(self) -> None:
         """Write the lines waiting for the end of the loop's turn, if any."""
-        if self._pending and self._out is not None:
-            lines, self._pending = self._pending, []
-            self._out.msg(b"\n".join(lines))
+        if not self._pending or self._out is None:
+            return
+        lines, self._pending = self._pending, []
+        start, size = 0, 0
+        for end, line in enumerate(lines):
+            if size and size + len(line) + 1 > select.PIPE_BUF:
+                self._out.msg(b"\n".join(lines[start:end]))
+                start, size = end, 0
+            size += len(line) + 1
+        self._out.msg(b"\n".join(lines[start:]))
 
     def _timestamp(self) -> str:
         """ISO 8601 in UTC with microseconds, as structlog's TimeStamper writes it; the

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import io
 import re
+import select
 import socket
 import sys
 import time
@@ -116,3 +118,27 @@ async def test_lines_of_one_loop_turn_leave_in_one_write(monkeypatch: pytest.Mon
     turns = [[orjson.loads(line)["request_id"] for line in p.splitlines()] for p in packets]
     assert turns == [["r0", "r1", "r2"], ["r3"]]
     assert all(p.endswith(b"\n") for p in packets)
+
+
+async def test_a_turns_lines_leave_in_writes_a_pipe_keeps_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers share one stderr: a write beyond PIPE_BUF could be split by another
+    worker's on a pipe, so a busy turn's lines leave in several writes, each of whole
+    lines and none larger than PIPE_BUF."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with theirs, io.TextIOWrapper(open(ours.detach(), "wb")) as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        access = AccessLog("json")
+        for n in range(60):
+            access.write({"request_id": f"r{n}", "error": "x" * (n * 7)})
+        await asyncio.sleep(0)
+        theirs.setblocking(False)
+        packets = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                packets.append(theirs.recv(65536))
+    assert len(packets) > 1
+    assert all(len(p) <= select.PIPE_BUF and p.endswith(b"\n") for p in packets)
+    ids = [orjson.loads(line)["request_id"] for p in packets for line in p.splitlines()]
+    assert ids == [f"r{n}" for n in range(60)]
