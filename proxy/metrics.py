@@ -168,15 +168,19 @@ class Metrics:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = self._new_series(*key)
-        requests, duration = series
-        requests.inc()
-        duration.observe(duration_s)
+        series.requests.inc()
+        series.duration.observe(duration_s)
         self.overhead.observe(max(0.0, duration_s - record.upstream_wait_s))
         # The rest only when there is something to count: a child exists (and is exported,
         # at zero) from the moment it is made.
         if record.first_token_s is not None:
             self.child(self.ttft, alias, provider).observe(record.first_token_s)
         for attempt in record.attempts:
+            if attempt.outcome == "ok" and attempt.provider == provider:
+                if series.answered is None:
+                    series.answered = self.child(self.attempt_duration, provider, "ok")
+                series.answered.observe(attempt.duration_s)
+                continue
             outcome = "ok" if attempt.outcome == "ok" else "error"
             self.child(self.attempt_duration, attempt.provider, outcome).observe(attempt.duration_s)
             if outcome == "error":
@@ -190,19 +194,21 @@ class Metrics:
             )
         ):
             self.child(self.fallbacks, alias).inc()
-        if record.tokens is not None:
-            tokens = record.tokens
-            for kind, count in (
-                ("prompt", tokens.prompt),
-                ("completion", tokens.completion),
-                ("cached", tokens.cached),
-            ):
+        tokens = record.tokens
+        if tokens is not None:
+            counted = series.tokens
+            for index, count in enumerate((tokens.prompt, tokens.completion, tokens.cached)):
                 if count:
-                    self.child(self.tokens, alias, provider, kind).inc(count)
+                    if counted[index] is None:
+                        kind = TOKEN_KINDS[index]
+                        counted[index] = self.child(self.tokens, alias, provider, kind)
+                    counted[index].inc(count)
         if record.cache_status is not None:
             self.child(self.cache, "hit" if record.cache_status == "HIT" else "miss").inc()
         if record.cost_nano:
-            self.child(self.cost, alias, provider).inc(record.cost_nano / 1e9)
+            if series.cost is None:
+                series.cost = self.child(self.cost, alias, provider)
+            series.cost.inc(record.cost_nano / 1e9)
 
     def _new_series(
         self,
@@ -216,14 +222,28 @@ class Metrics:
         labels = [api, alias, provider, f"{status}xx"]
         if self.per_key_labels:
             labels.append(key_name or "none")
-        return (
+        return Series(
             self.child(self.requests, *labels),
             self.child(self.duration, alias, provider, "true" if stream else "false"),
         )
 
 
-# The two children every answered request updates: its request counter and its duration.
-Series = tuple[Any, Any]
+TOKEN_KINDS = ("prompt", "completion", "cached")
+
+
+class Series:
+    """The children one kind of answered request updates, kept together so a request
+    finds them without a lookup each. The request counter and the duration exist with
+    the series; the others are made the first time they count something."""
+
+    __slots__ = ("answered", "cost", "duration", "requests", "tokens")
+
+    def __init__(self, requests: Any, duration: Any) -> None:
+        self.requests = requests
+        self.duration = duration
+        self.answered: Any = None  # the attempt duration, answered by this provider
+        self.tokens: list[Any] = [None, None, None]  # TOKEN_KINDS
+        self.cost: Any = None
 
 
 class StatsCollector(Collector):

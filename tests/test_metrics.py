@@ -88,6 +88,11 @@ async def test_metric_values_after_scripted_requests(
         (2 * (7 * 0.15 + 3 * 0.6) + 7 * 0.15 + 2 * 0.6) / 1e6
     )
     assert value(found, "gateway_overhead_seconds_count") == 5
+    attempts = "gateway_upstream_attempt_duration_seconds_count"
+    assert value(found, attempts, provider="up", outcome="ok") == 3
+    assert value(found, attempts, provider="up", outcome="error") == 1  # then the fallback
+    assert value(found, attempts, provider="demo", outcome="ok") == 1
+    assert value(found, "gateway_tokens_total", alias="m", provider="up", type="completion") == 8
     assert value(found, "gateway_time_to_first_token_seconds_count", alias="m", provider="up") == 1
     assert value(found, "gateway_circuit_state", provider="up") == 0
     assert value(found, "gateway_in_flight_requests") == 0
