@@ -27,6 +27,9 @@ from proxy.schema import Usage
 
 NANO_PER_USD = 10**9
 _PER_TOKEN = Decimal(NANO_PER_USD) / Decimal(10**6)
+# No request bills a billion tokens; a larger (or negative, or non-integer) count is a bug
+# at its source and must not reach the request log, whose integers are 64-bit. Adapters
+# clamp upstream counts to it (`proxy.providers.base.count`), and so does pricing.
 MAX_COUNT = 10**9
 
 

@@ -18,6 +18,7 @@ from proxy.errors import (
     UpstreamHTTPError,
     UpstreamProtocolError,
 )
+from proxy.pricing import MAX_COUNT
 from proxy.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, Usage
 from proxy.transport import SSEEvent, Transport, UpstreamRequest
 
@@ -70,11 +71,6 @@ class Provider:
     config: ProviderConfig
     adapter: Adapter
     transport: Transport
-
-
-# No request bills a billion tokens; a larger (or negative, or non-integer) count from an
-# upstream is a bug there and must not reach the request log, whose integers are 64-bit.
-MAX_COUNT = 10**9
 
 
 def count(value: Any) -> int:

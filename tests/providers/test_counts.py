@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from proxy.providers.base import MAX_COUNT, clean_usage, count
+from proxy.pricing import MAX_COUNT
+from proxy.providers.base import clean_usage, count
 
 
 @pytest.mark.parametrize(
